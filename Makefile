@@ -1,0 +1,51 @@
+# make run   — install what is missing, start the stack, migrate, run every service and the gateway
+# make test  — the whole suite: lint, unit, integration, e2e (real RabbitMQ, PostgreSQL, Redis)
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: help install stack migrate run test test-unit test-integration test-e2e lint format typecheck clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(STAMP): constraints.txt pyproject.toml */pyproject.toml
+	deploy/local/stack.sh venv $(VENV)
+	@touch $@
+
+install: $(STAMP) ## create .venv and install every package (pinned)
+
+stack: ## start RabbitMQ, PostgreSQL and Redis if they are not answering (installs them as root)
+	deploy/local/stack.sh up
+
+migrate: install stack ## create the databases and run every service's migrations
+	$(PY) -m chassis.migrate users products
+
+run: install stack ## the whole cluster in the foreground; Ctrl-C stops it
+	$(PY) deploy/local/run.py
+
+test: install stack lint ## everything: lint, unit, integration and e2e tests
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+test-unit: install ## unit tests only (no servers needed)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: install stack
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: install stack
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+lint: install ## ruff (lint + format check) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy chassis users/users/domain.py products/products/domain.py
+
+format: install ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean: ## remove the virtualenv and run state (databases are left alone)
+	rm -rf $(VENV) .run .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,96 @@
+"""RPC payloads of the products service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
+
+MAX_CENTS = 100_000_000_00  # a hundred million in currency units: catches unit mistakes
+MAX_STOCK = 1_000_000_000
+MAX_PAGE = 100
+
+_name = validate.Length(min=1, max=200)
+_not_blank = validate.Regexp(r".*\S", error="Must not be blank.")
+_price = validate.Range(min=0, max=MAX_CENTS)
+_stock = validate.Range(min=0, max=MAX_STOCK)
+
+
+class _RefusesReadOnly(Schema):
+    """Names read-only fields as such, rather than as unknown ones."""
+
+    read_only: tuple[str, ...] = ("id",)
+
+    @pre_load
+    def _refuse_read_only(self, data: Any, **kwargs: Any) -> Any:
+        if isinstance(data, dict):
+            present = [name for name in self.read_only if name in data]
+            if present:
+                raise ValidationError({name: ["Read-only field."] for name in present})
+        return data
+
+
+class NewProduct(_RefusesReadOnly):
+    sku = fields.Str(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=64),
+            validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", error="Letters, digits, . _ - only."),
+        ],
+    )
+    name = fields.Str(required=True, validate=[_name, _not_blank])
+    description = fields.Str(load_default="", validate=validate.Length(max=5000))
+    price_cents = fields.Int(required=True, strict=True, validate=_price)
+    stock = fields.Int(load_default=0, strict=True, validate=_stock)
+
+
+class ProductChanges(_RefusesReadOnly):
+    read_only = ("id", "sku")
+
+    name = fields.Str(validate=[_name, _not_blank])
+    description = fields.Str(validate=validate.Length(max=5000))
+    price_cents = fields.Int(strict=True, validate=_price)
+    stock = fields.Int(strict=True, validate=_stock)
+
+    @validates_schema
+    def _not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("Give at least one field to change.", "_schema")
+
+
+class Product(Schema):
+    id = fields.Int(required=True)
+    sku = fields.Str(required=True)
+    name = fields.Str(required=True)
+    description = fields.Str(required=True)
+    price_cents = fields.Int(required=True)
+    stock = fields.Int(required=True)
+
+
+class Page(Schema):
+    offset = fields.Int(load_default=0, strict=True, validate=validate.Range(min=0, max=10**9))
+    limit = fields.Int(load_default=20, strict=True, validate=validate.Range(min=1, max=MAX_PAGE))
+
+
+class ReservationItem(Schema):
+    product_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
+    quantity = fields.Int(required=True, strict=True, validate=validate.Range(min=1, max=10_000))
+
+
+class Reservation(Schema):
+    order_id = fields.Str(required=True, validate=validate.Length(min=1, max=64))
+    items = fields.List(
+        fields.Nested(ReservationItem), required=True, validate=validate.Length(min=1, max=100)
+    )
+
+
+class ReservedItem(Schema):
+    product_id = fields.Int(required=True)
+    quantity = fields.Int(required=True)
+    price_cents = fields.Int(required=True)  # the unit price when the stock was reserved
+
+
+class ReservationResult(Schema):
+    order_id = fields.Str(required=True)
+    status = fields.Str(required=True)  # "reserved", or "released" once given back
+    items = fields.List(fields.Nested(ReservedItem), required=True)

@@ -1,0 +1,233 @@
+"""Run the whole cluster in the foreground: what `make run` does once the servers answer.
+
+Migrates each service's database, starts every service with `nameko run` and the gateway
+under gunicorn, shows each one coming up, seeds an admin and a demo catalogue (only when
+absent), then waits. Ctrl-C or SIGTERM stops the gateway first, then the services, each
+with SIGTERM so it finishes what it is doing. Logs go to <RUN_DIR>/logs/.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import warnings
+
+with warnings.catch_warnings():  # nameko imports eventlet, whose deprecation banner is noise here
+    warnings.simplefilter("ignore")
+    import eventlet  # noqa: F401
+
+from nameko.exceptions import RemoteError
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from chassis.config import load_config
+from chassis.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+SERVICES = ("users", "products", "orders", "payments", "notifications")
+WITH_DATABASE = ("users", "products")
+START_TIMEOUT = float(os.environ.get("START_TIMEOUT", "60"))
+STOP_TIMEOUT = float(os.environ.get("STOP_TIMEOUT", "20"))
+
+DEMO_CATALOGUE = [
+    {"sku": "MUG-001", "name": "Enamel mug", "description": "Holds 350 ml.", "price_cents": 1200},
+    {"sku": "TEE-001", "name": "Cotton tee", "description": "Unisex, navy.", "price_cents": 2500},
+    {"sku": "CAP-001", "name": "Cap", "description": "One size.", "price_cents": 1800},
+    {"sku": "BAG-001", "name": "Tote bag", "description": "Canvas, 10 l.", "price_cents": 1500},
+    {"sku": "PEN-001", "name": "Fountain pen", "description": "Fine nib.", "price_cents": 4200},
+]
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+class Cluster:
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.logs = run_dir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.port = int(os.environ.get("GATEWAY_PORT", "8000"))
+        self.host = os.environ.get("GATEWAY_HOST", "127.0.0.1")
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.env = dict(os.environ)
+        self.env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(run_dir / "prometheus"))
+        # eventlet's deprecation banner, printed by whichever nameko module imports it first
+        self.env.setdefault("PYTHONWARNINGS", "ignore::Warning:nameko.cli.commands")
+        self.env["PYTHONUNBUFFERED"] = "1"
+        self.amqp_uri = load_config(ROOT / "users" / "config.yaml")["AMQP_URI"]
+
+    def spawn(self, name: str, argv: list[str]) -> None:
+        with (self.logs / f"{name}.log").open("ab") as out:
+            # A session of its own: Ctrl-C reaches this supervisor only, which then stops
+            # the children in order instead of all at once.
+            self.procs[name] = subprocess.Popen(
+                argv, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def start_service(self, name: str) -> None:
+        self.spawn(name, [str(BIN / "nameko"), "run", "--config", f"{name}/config.yaml",
+                          f"{name}.service"])
+
+    def start_gateway(self) -> None:
+        self.spawn("gateway", [str(BIN / "gunicorn"), "-c", "gateway/gunicorn.conf.py",
+                               "gateway.app:create_app()"])
+
+    def check_alive(self, name: str) -> None:
+        code = self.procs[name].poll()
+        if code is not None:
+            tail = (self.logs / f"{name}.log").read_text(errors="replace").splitlines()[-20:]
+            raise SystemExit(f"{name} exited with {code}; last lines of its log:\n  "
+                             + "\n  ".join(tail))
+
+    def wait_for_services(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        pending = list(SERVICES)
+        with ClusterRpcProxy({"AMQP_URI": self.amqp_uri}, timeout=1) as rpc:
+            while pending:
+                name = pending[0]
+                self.check_alive(name)
+                try:
+                    rpc[name].ping()
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise SystemExit(f"{name} did not answer within {START_TIMEOUT:.0f} s") \
+                            from None
+                    time.sleep(0.2)
+                    continue
+                log(f"  ✓ {name:<14} pid {self.procs[name].pid}")
+                pending.pop(0)
+
+    def wait_for_gateway(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            self.check_alive("gateway")
+            try:
+                with urllib.request.urlopen(f"{self.url}/ready", timeout=3) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"gateway not ready within {START_TIMEOUT:.0f} s")
+            time.sleep(0.2)
+        log(f"  ✓ {'gateway':<14} pid {self.procs['gateway'].pid}  {self.url}")
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def seed(self) -> None:
+        email = os.environ.get("ADMIN_EMAIL", "admin@example.com")
+        password = os.environ.get("ADMIN_PASSWORD", "admin-secret")
+        created = 0
+        with ClusterRpcProxy({"AMQP_URI": self.amqp_uri}, timeout=10) as rpc:
+            try:
+                rpc.users.register_user(email, password, "Admin", role="admin")
+                log(f"  seeded admin {email}")
+            except RemoteError as exc:
+                if exc.exc_type != "UserAlreadyExists":
+                    raise
+            if rpc.products.list_products(0, 1)["total"] == 0:
+                for product in DEMO_CATALOGUE:
+                    rpc.products.create_product({**product, "stock": 100})
+                    created += 1
+                log(f"  seeded {created} demo products")
+
+    def stop(self) -> None:
+        # The gateway drains first, so no new work reaches the services; they then stop together.
+        for group in (["gateway"], list(reversed(SERVICES))):
+            running = [n for n in group if n in self.procs and self.procs[n].poll() is None]
+            for name in running:
+                self.procs[name].send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + STOP_TIMEOUT
+            for name in running:
+                proc = self.procs[name]
+                try:
+                    proc.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    log(f"  {name} did not stop within {STOP_TIMEOUT:.0f} s: killing it")
+                    proc.kill()
+                    proc.wait()
+                log(f"  stopped {name}")
+
+
+def lock(run_dir: Path):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle = (run_dir / "run.lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(f"already running (lock held on {run_dir / 'run.lock'}); "
+                         "stop that one first") from None
+    return handle
+
+
+def banner(cluster: Cluster) -> None:
+    email = os.environ.get("ADMIN_EMAIL", "admin@example.com")
+    log(f"""
+The shop is running.
+  API        {cluster.url}/api/v1/products      (readiness: {cluster.url}/ready)
+  metrics    {cluster.url}/metrics
+  admin      {email} (password from ADMIN_PASSWORD, default admin-secret)
+  RabbitMQ   http://127.0.0.1:15672  (guest / guest)
+  logs       tail -f {cluster.logs}/*.log
+  shell      .venv/bin/nameko shell --config products/config.yaml
+             >>> n.rpc.products.get_product(1)
+Ctrl-C stops everything.""")
+
+
+def main() -> int:
+    # Pings sent before a service has declared its queue make amqp log every returned message.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("amqp").setLevel(logging.ERROR)
+    run_dir = Path(os.environ.get("RUN_DIR", ROOT / ".run")).resolve()
+    _lock = lock(run_dir)
+    cluster = Cluster(run_dir)
+    stopping = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        log("Migrating databases")
+        for name in WITH_DATABASE:
+            upgrade(name)
+            log(f"  ✓ {name}")
+        log("Starting services")
+        for name in SERVICES:
+            cluster.start_service(name)
+        cluster.wait_for_services()
+        cluster.seed()
+        cluster.start_gateway()
+        cluster.wait_for_gateway()
+        banner(cluster)
+        while True:
+            for name in cluster.procs:
+                cluster.check_alive(name)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        log("\nStopping")
+        return 0
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        cluster.stop()
+        del _lock
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""The gateway's Flask application factory: ``gunicorn 'gateway.app:create_app()'``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from gateway.config import Settings
+from gateway.errors import register_error_handlers
+from gateway.metrics import instrument
+from gateway.routes import health, products, users
+from gateway.rpc import RpcPool
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def create_app(settings: Settings | None = None, rpc: Any = None, ready_rpc: Any = None) -> Flask:
+    """Build the app. ``rpc``/``ready_rpc`` replace the RPC client pools (tests do this)."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json.sort_keys = False
+    app.extensions["settings"] = settings
+    # Clients start lazily, on first use, so each gunicorn worker opens its own after fork.
+    app.extensions["rpc"] = rpc or RpcPool(
+        settings.amqp_uri, settings.rpc_pool_size, settings.rpc_timeout
+    )
+    app.extensions["ready_rpc"] = ready_rpc or RpcPool(
+        settings.amqp_uri, len(settings.services), settings.ready_timeout
+    )
+    register_error_handlers(app)
+    instrument(app)
+    for module in (health, users, products):
+        app.register_blueprint(module.bp)
+    if not app.debug:
+        logging.getLogger("gateway").setLevel(logging.INFO)
+    return app

@@ -1,0 +1,35 @@
+"""The gateway's settings, all from the environment, read once when the app is created."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from chassis.config import env_float, env_int
+
+DEV_JWT_SECRET = "local-development-secret-change-me-in-production"
+SERVICES = ("users", "products", "orders", "payments", "notifications")
+
+
+@dataclass(frozen=True)
+class Settings:
+    amqp_uri: str = "amqp://guest:guest@127.0.0.1:5672/"
+    rpc_timeout: float = 5.0  # seconds a call may take before the client gets 504
+    rpc_pool_size: int = 8  # started RPC clients per gunicorn worker (match its threads)
+    ready_timeout: float = 2.0
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_ttl: int = 3600
+    jwt_issuer: str = "shop"
+    jwt_audience: str = "shop-api"
+    services: tuple[str, ...] = field(default=SERVICES)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            amqp_uri=os.environ.get("AMQP_URI", cls.amqp_uri),
+            rpc_timeout=env_float("RPC_TIMEOUT", cls.rpc_timeout),
+            rpc_pool_size=env_int("RPC_POOL_SIZE", cls.rpc_pool_size),
+            ready_timeout=env_float("READY_TIMEOUT", cls.ready_timeout),
+            jwt_secret=os.environ.get("JWT_SECRET", DEV_JWT_SECRET),
+            jwt_ttl=env_int("JWT_TTL", cls.jwt_ttl),
+        )

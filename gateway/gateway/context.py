@@ -1,0 +1,16 @@
+"""What the app factory wires, as seen from a request."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from gateway.config import Settings
+from gateway.rpc import RpcPool
+
+
+def rpc() -> RpcPool:
+    return current_app.extensions["rpc"]
+
+
+def settings() -> Settings:
+    return current_app.extensions["settings"]

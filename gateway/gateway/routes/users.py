@@ -1,0 +1,27 @@
+from flask import Blueprint, g
+
+from gateway import schemas
+from gateway.auth import issue_token, login_required
+from gateway.context import rpc, settings
+
+bp = Blueprint("users", __name__)
+
+
+@bp.post("/api/v1/users")
+def register():
+    data = schemas.body(schemas.Registration())
+    user = rpc().call("users", "register_user", **data)
+    return user, 201, {"Location": "/api/v1/users/me"}
+
+
+@bp.get("/api/v1/users/me")
+@login_required
+def me():
+    return rpc().call("users", "get_user", g.user["id"])
+
+
+@bp.post("/api/v1/auth/token")
+def token():
+    data = schemas.body(schemas.Credentials())
+    user = rpc().call("users", "authenticate", data["email"], data["password"])
+    return issue_token(user, settings())

@@ -1,0 +1,84 @@
+"""The one place holding cluster RPC clients.
+
+A standalone nameko client is single-threaded and costly to start (a connection, a channel and
+a reply queue), so each gunicorn worker keeps a pool of started clients, each lent to one
+request at a time. A client whose call timed out or lost its connection is thrown away: its
+reply queue may still receive the late answer, which must not be read by the next request.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from kombu.exceptions import OperationalError
+from nameko.exceptions import RpcTimeout
+from nameko.standalone.rpc import ClusterRpcProxy
+
+_log = logging.getLogger(__name__)
+
+# Errors after which a client's connection or reply queue cannot be trusted.
+BROKEN = (RpcTimeout, OperationalError, OSError, ConnectionError)
+
+
+class PoolExhausted(Exception):
+    """Every client stayed busy for longer than a caller is willing to wait."""
+
+
+class RpcPool:
+    def __init__(self, amqp_uri: str, size: int, timeout: float, acquire_timeout: float = 5.0):
+        self._config = {"AMQP_URI": amqp_uri, "serializer": "json"}
+        self._timeout = timeout
+        self._acquire_timeout = acquire_timeout
+        self._slots = threading.BoundedSemaphore(size)
+        self._idle: queue.LifoQueue[ClusterRpcProxy] = queue.LifoQueue()
+
+    def _start(self) -> ClusterRpcProxy:
+        client = ClusterRpcProxy(self._config, timeout=self._timeout)
+        client.start()
+        return client
+
+    @contextmanager
+    def proxy(self) -> Iterator[Any]:
+        """Lend a started client's proxy (``proxy.users.get_user(1)``) for one request."""
+        if not self._slots.acquire(timeout=self._acquire_timeout):
+            raise PoolExhausted("no RPC client became free in time")
+        try:
+            try:
+                client = self._idle.get_nowait()
+            except queue.Empty:
+                client = self._start()
+            try:
+                yield client._proxy
+            except BROKEN:
+                _discard(client)
+                raise
+            except BaseException:
+                self._idle.put(client)  # a remote error leaves the client healthy
+                raise
+            else:
+                self._idle.put(client)
+        finally:
+            self._slots.release()
+
+    def call(self, service: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        with self.proxy() as proxy:
+            return getattr(proxy[service], method)(*args, **kwargs)
+
+    def close(self) -> None:
+        while True:
+            try:
+                _discard(self._idle.get_nowait())
+            except queue.Empty:
+                return
+
+
+def _discard(client: ClusterRpcProxy) -> None:
+    try:
+        client.stop()
+    except Exception:  # the connection is usually gone already
+        _log.debug("error while stopping a broken RPC client", exc_info=True)

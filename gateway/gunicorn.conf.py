@@ -1,0 +1,32 @@
+"""gunicorn -c gateway/gunicorn.conf.py 'gateway.app:create_app()'
+
+Threads, not eventlet: gunicorn 26+ has no eventlet worker, and the RPC pool is thread-safe.
+"""
+
+import os
+import shutil
+
+from prometheus_client import multiprocess
+
+bind = f"{os.environ.get('GATEWAY_HOST', '127.0.0.1')}:{os.environ.get('GATEWAY_PORT', '8000')}"
+worker_class = "gthread"
+workers = int(os.environ.get("GATEWAY_WORKERS", "2"))
+threads = int(os.environ.get("GATEWAY_THREADS", "8"))
+timeout = 30
+graceful_timeout = int(os.environ.get("GATEWAY_GRACEFUL_TIMEOUT", "20"))
+keepalive = 5
+accesslog = "-"
+control_socket_disable = True
+
+
+def on_starting(server):
+    # Counters from a previous run must not be added to this one's.
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        shutil.rmtree(path, ignore_errors=True)
+        os.makedirs(path, exist_ok=True)
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,48 @@
+# nameko 2.14's pytest plugin no longer monkey-patches: without this, before anything else
+# imports socket or threading, the first container test waits for ever.
+import eventlet
+
+eventlet.monkey_patch()
+
+import socket  # noqa: E402
+
+import pytest  # noqa: E402
+
+# Where each server answers, and how to start it when it does not.
+SERVERS = {
+    "rabbitmq": ("RabbitMQ", 5672, "rabbitmq-server -detached"),
+    "rabbitmq_api": (
+        "RabbitMQ management API",
+        15672,
+        "rabbitmq-plugins enable rabbitmq_management",
+    ),
+    "postgres": (
+        "PostgreSQL",
+        5432,
+        "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+    ),
+    "redis": (
+        "Redis",
+        6379,
+        'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no',
+    ),
+}
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_servers(*names: str) -> None:
+    """Fail — never skip — naming each server that does not answer and how to start it."""
+    missing = [SERVERS[name] for name in names if not _answers(SERVERS[name][1])]
+    if missing:
+        lines = [f"{label} is not answering on 127.0.0.1:{port}: start it with `{how}`"
+                 for label, port, how in missing]
+        pytest.fail(
+            "\n".join(lines) + "\n(or run `make stack`, which starts all of them)", pytrace=False
+        )

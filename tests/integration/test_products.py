@@ -1,0 +1,170 @@
+import uuid
+
+import eventlet
+import pytest
+from nameko.exceptions import RemoteError
+from nameko.standalone.rpc import ServiceRpcProxy
+from nameko.testing.services import entrypoint_hook
+
+from chassis.errors import InvalidInput
+from products.exceptions import DuplicateSku, OutOfStock, ProductNotFound
+from products.service import ProductsService
+
+
+def remote_type(exc: Exception) -> str:
+    """The remote exception's class name, whether nameko rebuilt it or wrapped it."""
+    if isinstance(exc, RemoteError):
+        return exc.exc_type
+    return getattr(exc, "path", type(exc).__name__).rsplit(".", 1)[-1]
+
+
+def unique_sku() -> str:
+    return f"T-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def products(container_factory, service_config):
+    container = container_factory(ProductsService, service_config)
+    container.start()
+    return container
+
+
+def call(container, method, *args):
+    with entrypoint_hook(container, method) as hook:
+        return hook(*args)
+
+
+def new_product(container, stock=10, price_cents=500):
+    return call(
+        container,
+        "create_product",
+        {"sku": unique_sku(), "name": "Test product", "price_cents": price_cents, "stock": stock},
+    )
+
+
+def test_create_get_list_and_update(products, redis_client):
+    created = new_product(products, stock=3)
+    assert created["stock"] == 3 and created["description"] == ""
+    assert call(products, "get_product", created["id"]) == created
+    page = call(products, "list_products", 0, 100)
+    assert page["total"] >= 1 and page["limit"] == 100
+    updated = call(products, "update_product", created["id"], {"price_cents": 650, "stock": 7})
+    assert updated == {**created, "price_cents": 650, "stock": 7}
+    assert call(products, "get_product", created["id"]) == updated
+
+
+def test_reads_are_cached_and_every_change_invalidates(products, redis_client):
+    product = new_product(products, stock=5)
+    key = f"products:v1:{product['id']}"
+    assert redis_client.get(key) is None
+    call(products, "get_product", product["id"])
+    assert redis_client.get(key) is not None
+    call(products, "update_product", product["id"], {"name": "Renamed"})
+    assert redis_client.get(key) is None
+    call(products, "get_product", product["id"])
+    call(products, "reserve_stock", uuid.uuid4().hex, [{"product_id": product["id"], "quantity": 2}])
+    assert redis_client.get(key) is None
+    assert call(products, "get_product", product["id"])["stock"] == 3
+
+
+def test_duplicate_sku_and_unknown_product_are_typed_errors(products):
+    product = new_product(products)
+    with pytest.raises(DuplicateSku):
+        call(products, "create_product", {"sku": product["sku"], "name": "x", "price_cents": 1})
+    with pytest.raises(ProductNotFound):
+        call(products, "get_product", 2_000_000_000)
+    with pytest.raises(ProductNotFound):
+        call(products, "update_product", 2_000_000_000, {"name": "x"})
+    with pytest.raises(InvalidInput):
+        call(products, "create_product", {"sku": "bad sku!", "name": "x", "price_cents": 1})
+
+
+def test_fifty_concurrent_orders_for_ten_in_stock_get_exactly_ten(products, service_config):
+    product = new_product(products, stock=10)
+    items = [{"product_id": product["id"], "quantity": 1}]
+    order_ids = [f"order-{uuid.uuid4().hex}" for _ in range(50)]
+
+    def reserve(order_id):
+        # Each caller has its own client: fifty real RPC round trips through the broker.
+        with ServiceRpcProxy("products", service_config, timeout=30) as rpc:
+            try:
+                return order_id, rpc.reserve_stock(order_id, items)
+            except Exception as exc:
+                return order_id, remote_type(exc)
+
+    results = dict(eventlet.GreenPool(50).imap(reserve, order_ids))
+    reserved = {oid: r for oid, r in results.items() if isinstance(r, dict)}
+    refused = [oid for oid, r in results.items() if r == "OutOfStock"]
+    assert len(reserved) == 10
+    assert len(refused) == 40
+    assert call(products, "get_product", product["id"])["stock"] == 0
+
+    # Replays change nothing: the same answer for the reserved, still no stock for the others.
+    for order_id, first in reserved.items():
+        assert call(products, "reserve_stock", order_id, items) == first
+    for order_id in refused[:5]:
+        with pytest.raises(OutOfStock):
+            call(products, "reserve_stock", order_id, items)
+    assert call(products, "get_product", product["id"])["stock"] == 0
+
+
+def test_a_reservation_is_all_or_nothing_and_names_what_is_short(products):
+    plenty = new_product(products, stock=5)
+    scarce = new_product(products, stock=1)
+    with pytest.raises(OutOfStock) as caught:
+        call(
+            products,
+            "reserve_stock",
+            uuid.uuid4().hex,
+            [
+                {"product_id": plenty["id"], "quantity": 2},
+                {"product_id": scarce["id"], "quantity": 2},
+            ],
+        )
+    assert caught.value.fields == {"items": {str(scarce["id"]): ["Only 1 in stock, 2 requested."]}}
+    assert call(products, "get_product", plenty["id"])["stock"] == 5
+    assert call(products, "get_product", scarce["id"])["stock"] == 1
+
+
+def test_reservation_records_prices_and_merges_repeated_products(products):
+    product = new_product(products, stock=5, price_cents=250)
+    order_id = uuid.uuid4().hex
+    result = call(
+        products,
+        "reserve_stock",
+        order_id,
+        [{"product_id": product["id"], "quantity": 1}, {"product_id": product["id"], "quantity": 2}],
+    )
+    assert result == {
+        "order_id": order_id,
+        "status": "reserved",
+        "items": [{"product_id": product["id"], "quantity": 3, "price_cents": 250}],
+    }
+    assert call(products, "get_product", product["id"])["stock"] == 2
+
+
+def test_unknown_products_cannot_be_reserved(products):
+    with pytest.raises(ProductNotFound) as caught:
+        call(products, "reserve_stock", "o-1", [{"product_id": 2_000_000_000, "quantity": 1}])
+    assert caught.value.fields == {"items": {"2000000000": ["Unknown product."]}}
+
+
+def test_release_gives_stock_back_once(products):
+    product = new_product(products, stock=4)
+    order_id = uuid.uuid4().hex
+    call(products, "reserve_stock", order_id, [{"product_id": product["id"], "quantity": 3}])
+    assert call(products, "get_product", product["id"])["stock"] == 1
+    first = call(products, "release_stock", order_id)
+    assert first["status"] == "released"
+    assert call(products, "get_product", product["id"])["stock"] == 4
+    assert call(products, "release_stock", order_id) == first
+    assert call(products, "get_product", product["id"])["stock"] == 4
+
+
+def test_a_reservation_arriving_after_its_release_takes_nothing(products):
+    product = new_product(products, stock=4)
+    order_id = uuid.uuid4().hex
+    assert call(products, "release_stock", order_id)["status"] == "released"
+    late = call(products, "reserve_stock", order_id, [{"product_id": product["id"], "quantity": 2}])
+    assert late == {"order_id": order_id, "status": "released", "items": []}
+    assert call(products, "get_product", product["id"])["stock"] == 4

@@ -1,0 +1,60 @@
+import pytest
+from nameko.exceptions import deserialize, serialize
+
+from chassis.contracts.products import NewProduct, ProductChanges
+from chassis.contracts.users import RegisterUser
+from chassis.errors import InvalidInput, NotFound
+from chassis.schemas import load
+
+
+def test_load_returns_validated_data_with_defaults():
+    data = load(NewProduct(), {"sku": "A-1", "name": "Mug", "price_cents": 100})
+    assert data == {"sku": "A-1", "name": "Mug", "price_cents": 100, "description": "", "stock": 0}
+
+
+def test_load_names_every_bad_field():
+    with pytest.raises(InvalidInput) as caught:
+        load(NewProduct(), {"sku": "", "price_cents": -1, "colour": "red"})
+    fields = caught.value.fields
+    assert set(fields) == {"sku", "name", "price_cents", "colour"}
+    assert fields["colour"] == ["Unknown field."]
+
+
+def test_load_refuses_what_is_not_an_object():
+    with pytest.raises(InvalidInput) as caught:
+        load(NewProduct(), ["sku"])
+    assert "_schema" in caught.value.fields
+
+
+@pytest.mark.parametrize("field", ["id", "sku"])
+def test_changes_name_read_only_fields(field):
+    with pytest.raises(InvalidInput) as caught:
+        load(ProductChanges(), {field: 3, "name": "x"})
+    assert caught.value.fields == {field: ["Read-only field."]}
+
+
+def test_changes_need_at_least_one_field():
+    with pytest.raises(InvalidInput) as caught:
+        load(ProductChanges(), {})
+    assert "_schema" in caught.value.fields
+
+
+def test_ints_are_strict_so_strings_and_bools_are_refused():
+    with pytest.raises(InvalidInput) as caught:
+        load(NewProduct(), {"sku": "A", "name": "B", "price_cents": "100", "stock": True})
+    assert set(caught.value.fields) == {"price_cents", "stock"}
+
+
+def test_blank_names_are_refused():
+    with pytest.raises(InvalidInput) as caught:
+        load(RegisterUser(), {"email": "a@b.co", "password": "long enough", "name": "   "})
+    assert set(caught.value.fields) == {"name"}
+
+
+def test_service_errors_survive_nameko_serialisation():
+    error = NotFound("No product 7", {"product_id": ["Not found."]})
+    data = serialize(error)
+    assert data["exc_args"] == ["No product 7", {"product_id": ["Not found."]}]
+    assert data["value"] == "No product 7"
+    rebuilt = deserialize(data)  # an unregistered path comes back as RemoteError
+    assert rebuilt.exc_type == "NotFound"

@@ -1,0 +1,13 @@
+"""The users service's RPC schemas: its contract plus the arguments of single-value calls."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from chassis.contracts.users import Credentials, RegisterUser, User
+
+__all__ = ["Credentials", "RegisterUser", "User", "UserId"]
+
+
+class UserId(Schema):
+    user_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1))

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from typing import Any
+
+from nameko.events import EventDispatcher
+from nameko.rpc import rpc
+from nameko_sqlalchemy import Database
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from chassis.contracts.events import USER_REGISTERED, make_event
+from chassis import health
+from chassis.schemas import load
+from users import schemas
+from users.domain import Passwords, normalize_email
+from users.exceptions import InvalidCredentials, UserAlreadyExists, UserNotFound
+from users.models import Base, User
+
+UNIQUE_VIOLATION = "23505"
+
+passwords = Passwords()
+
+
+class UsersService(health.PingMixin):
+    name = "users"
+
+    db = Database(Base, engine_options={"pool_pre_ping": True})
+    dispatch = EventDispatcher()
+
+    @rpc
+    def register_user(
+        self, email: str, password: str, name: str, role: str = "customer"
+    ) -> dict[str, Any]:
+        data = load(
+            schemas.RegisterUser(),
+            {"email": email, "password": password, "name": name, "role": role},
+        )
+        user = User(
+            email=normalize_email(data["email"]),
+            name=data["name"].strip(),
+            role=data["role"],
+            password_hash=passwords.hash(data["password"]),
+        )
+        try:
+            with self.db.get_session() as session:
+                session.add(user)
+                session.flush()
+                result = schemas.User().dump(user)
+        except IntegrityError as exc:
+            if getattr(exc.orig, "pgcode", None) == UNIQUE_VIOLATION:
+                raise UserAlreadyExists(
+                    "A user with this email already exists",
+                    {"email": ["Already registered."]},
+                ) from None
+            raise
+        self.dispatch(
+            USER_REGISTERED,
+            make_event(
+                USER_REGISTERED,
+                user_id=result["id"],
+                email=result["email"],
+                name=result["name"],
+                role=result["role"],
+            ),
+        )
+        return result
+
+    @rpc
+    def authenticate(self, email: str, password: str) -> dict[str, Any]:
+        data = load(schemas.Credentials(), {"email": email, "password": password})
+        with self.db.get_session() as session:
+            user = session.scalar(select(User).where(User.email == normalize_email(data["email"])))
+            password_hash = user.password_hash if user else None
+            if not passwords.verify(password_hash, data["password"]):
+                raise InvalidCredentials("Wrong email or password")
+            return schemas.User().dump(user)
+
+    @rpc
+    def get_user(self, user_id: int) -> dict[str, Any]:
+        data = load(schemas.UserId(), {"user_id": user_id})
+        with self.db.get_session() as session:
+            user = session.get(User, data["user_id"])
+            if user is None:
+                raise UserNotFound(f"No user {data['user_id']}", {"user_id": ["Not found."]})
+            return schemas.User().dump(user)
