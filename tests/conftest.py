@@ -41,8 +41,10 @@ def require_servers(*names: str) -> None:
     """Fail — never skip — naming each server that does not answer and how to start it."""
     missing = [SERVERS[name] for name in names if not _answers(SERVERS[name][1])]
     if missing:
-        lines = [f"{label} is not answering on 127.0.0.1:{port}: start it with `{how}`"
-                 for label, port, how in missing]
+        lines = [
+            f"{label} is not answering on 127.0.0.1:{port}: start it with `{how}`"
+            for label, port, how in missing
+        ]
         pytest.fail(
             "\n".join(lines) + "\n(or run `make stack`, which starts all of them)", pytrace=False
         )

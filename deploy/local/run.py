@@ -16,9 +16,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
-
 import warnings
+from pathlib import Path
 
 with warnings.catch_warnings():  # nameko imports eventlet, whose deprecation banner is noise here
     warnings.simplefilter("ignore")
@@ -70,24 +69,32 @@ class Cluster:
             # A session of its own: Ctrl-C reaches this supervisor only, which then stops
             # the children in order instead of all at once.
             self.procs[name] = subprocess.Popen(
-                argv, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                argv,
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
 
     def start_service(self, name: str) -> None:
-        self.spawn(name, [str(BIN / "nameko"), "run", "--config", f"{name}/config.yaml",
-                          f"{name}.service"])
+        self.spawn(
+            name, [str(BIN / "nameko"), "run", "--config", f"{name}/config.yaml", f"{name}.service"]
+        )
 
     def start_gateway(self) -> None:
-        self.spawn("gateway", [str(BIN / "gunicorn"), "-c", "gateway/gunicorn.conf.py",
-                               "gateway.app:create_app()"])
+        self.spawn(
+            "gateway",
+            [str(BIN / "gunicorn"), "-c", "gateway/gunicorn.conf.py", "gateway.app:create_app()"],
+        )
 
     def check_alive(self, name: str) -> None:
         code = self.procs[name].poll()
         if code is not None:
             tail = (self.logs / f"{name}.log").read_text(errors="replace").splitlines()[-20:]
-            raise SystemExit(f"{name} exited with {code}; last lines of its log:\n  "
-                             + "\n  ".join(tail))
+            raise SystemExit(
+                f"{name} exited with {code}; last lines of its log:\n  " + "\n  ".join(tail)
+            )
 
     def wait_for_services(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -100,8 +107,9 @@ class Cluster:
                     rpc[name].ping()
                 except Exception:
                     if time.monotonic() > deadline:
-                        raise SystemExit(f"{name} did not answer within {START_TIMEOUT:.0f} s") \
-                            from None
+                        raise SystemExit(
+                            f"{name} did not answer within {START_TIMEOUT:.0f} s"
+                        ) from None
                     time.sleep(0.2)
                     continue
                 log(f"  ✓ {name:<14} pid {self.procs[name].pid}")
@@ -167,8 +175,9 @@ def lock(run_dir: Path):
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise SystemExit(f"already running (lock held on {run_dir / 'run.lock'}); "
-                         "stop that one first") from None
+        raise SystemExit(
+            f"already running (lock held on {run_dir / 'run.lock'}); stop that one first"
+        ) from None
     return handle
 
 

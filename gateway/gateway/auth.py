@@ -11,8 +11,8 @@ import jwt
 from flask import g, request
 
 from chassis.contracts.users import ADMIN
-from gateway.config import Settings
 from gateway import context
+from gateway.config import Settings
 from gateway.errors import ApiError
 
 ALGORITHM = "HS256"  # pinned: a token's own header never chooses how it is checked

@@ -9,8 +9,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from chassis.cache import Cache
 from chassis import health
+from chassis.cache import Cache
 from chassis.schemas import load
 from products import schemas
 from products.domain import merge_items, shortage
@@ -108,7 +108,9 @@ class ProductsService(health.PingMixin):
                     .returning(Product.price_cents)
                 )
                 if price is None:
-                    available = session.scalar(select(Product.stock).where(Product.id == product_id))
+                    available = session.scalar(
+                        select(Product.stock).where(Product.id == product_id)
+                    )
                     field, messages = shortage(product_id, quantity, available)
                     problems[field] = messages
                     continue

@@ -62,7 +62,9 @@ def test_reads_are_cached_and_every_change_invalidates(products, redis_client):
     call(products, "update_product", product["id"], {"name": "Renamed"})
     assert redis_client.get(key) is None
     call(products, "get_product", product["id"])
-    call(products, "reserve_stock", uuid.uuid4().hex, [{"product_id": product["id"], "quantity": 2}])
+    call(
+        products, "reserve_stock", uuid.uuid4().hex, [{"product_id": product["id"], "quantity": 2}]
+    )
     assert redis_client.get(key) is None
     assert call(products, "get_product", product["id"])["stock"] == 3
 
@@ -133,7 +135,10 @@ def test_reservation_records_prices_and_merges_repeated_products(products):
         products,
         "reserve_stock",
         order_id,
-        [{"product_id": product["id"], "quantity": 1}, {"product_id": product["id"], "quantity": 2}],
+        [
+            {"product_id": product["id"], "quantity": 1},
+            {"product_id": product["id"], "quantity": 2},
+        ],
     )
     assert result == {
         "order_id": order_id,

@@ -32,8 +32,17 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "no"],
+            [
+                self.binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
             stdout=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port)
@@ -63,17 +72,22 @@ def private_redis():
     server.stop()
 
 
-def test_reads_and_writes_go_on_while_redis_is_down(container_factory, service_config,
-                                                   private_redis):
-    container = container_factory(ProductsService, {**service_config, "REDIS_URL": private_redis.url})
+def test_reads_and_writes_go_on_while_redis_is_down(
+    container_factory, service_config, private_redis
+):
+    container = container_factory(
+        ProductsService, {**service_config, "REDIS_URL": private_redis.url}
+    )
     container.start()
 
     def call(method, *args):
         with entrypoint_hook(container, method) as hook:
             return hook(*args)
 
-    product = call("create_product", {"sku": f"R-{uuid.uuid4().hex[:10]}", "name": "Kept",
-                                      "price_cents": 100, "stock": 8})
+    product = call(
+        "create_product",
+        {"sku": f"R-{uuid.uuid4().hex[:10]}", "name": "Kept", "price_cents": 100, "stock": 8},
+    )
     call("get_product", product["id"])
     cache = redis.Redis(port=private_redis.port)
     assert cache.exists(f"products:v1:{product['id']}")

@@ -8,8 +8,8 @@ from nameko_sqlalchemy import Database
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from chassis.contracts.events import USER_REGISTERED, make_event
 from chassis import health
+from chassis.contracts.events import USER_REGISTERED, make_event
 from chassis.schemas import load
 from users import schemas
 from users.domain import Passwords, normalize_email

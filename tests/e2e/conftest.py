@@ -1,0 +1,140 @@
+"""The whole cluster, started the way `make run` starts it, on a vhost, databases and a Redis
+database of its own, so a developer's running `make run` is left alone."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+
+from tests.conftest import require_servers
+
+ROOT = Path(__file__).resolve().parents[2]
+API = "http://127.0.0.1:15672/api"
+ADMIN = {"email": "admin@example.com", "password": "e2e-admin-password"}
+START_TIMEOUT = 120
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def vhost():
+    require_servers("rabbitmq", "rabbitmq_api", "postgres", "redis")
+    name = f"shop_e2e_{uuid.uuid4().hex[:8]}"
+    auth = ("guest", "guest")
+    requests.put(f"{API}/vhosts/{name}", auth=auth, timeout=10).raise_for_status()
+    requests.put(
+        f"{API}/permissions/{name}/guest",
+        json={"configure": ".*", "write": ".*", "read": ".*"},
+        auth=auth,
+        timeout=10,
+    ).raise_for_status()
+    yield name
+    requests.delete(f"{API}/vhosts/{name}", auth=auth, timeout=10)
+
+
+@pytest.fixture(scope="session")
+def cluster_env(vhost, tmp_path_factory):
+    db = "postgresql+psycopg2://shop:shop@127.0.0.1:5432/{}_e2e"
+    redis_url = "redis://127.0.0.1:6379/1"
+    redis.Redis.from_url(redis_url).flushdb()
+    return {
+        **os.environ,
+        "AMQP_URI": f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
+        "USERS_DATABASE_URL": db.format("users"),
+        "PRODUCTS_DATABASE_URL": db.format("products"),
+        "REDIS_URL": redis_url,
+        "GATEWAY_PORT": str(free_port()),
+        "RUN_DIR": str(tmp_path_factory.mktemp("run")),
+        "ADMIN_EMAIL": ADMIN["email"],
+        "ADMIN_PASSWORD": ADMIN["password"],
+        "JWT_SECRET": "e2e-secret-e2e-secret-e2e-secret-e2e",
+    }
+
+
+@pytest.fixture(scope="session")
+def cluster(cluster_env):
+    """Yields the gateway's base URL; stops the cluster with SIGTERM and checks it exits 0."""
+    output = Path(cluster_env["RUN_DIR"]) / "run.out"
+    with output.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "deploy" / "local" / "run.py")],
+            cwd=ROOT,
+            env=cluster_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + START_TIMEOUT
+    while "The shop is running." not in output.read_text(errors="replace"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the cluster did not start:\n{output.read_text(errors='replace')}")
+        time.sleep(0.25)
+    yield f"http://127.0.0.1:{cluster_env['GATEWAY_PORT']}"
+    proc.send_signal(signal.SIGTERM)
+    try:
+        code = proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the cluster did not stop within 60 s of SIGTERM")
+    assert code == 0, output.read_text(errors="replace")
+
+
+class Api:
+    """A small HTTP client for the gateway, remembering a bearer token once given one."""
+
+    def __init__(self, base: str, token: str | None = None) -> None:
+        self.base = base
+        self.session = requests.Session()
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def __getattr__(self, method):
+        def send(path, **kwargs):
+            kwargs.setdefault("timeout", 15)
+            return self.session.request(method.upper(), self.base + path, **kwargs)
+
+        return send
+
+
+@pytest.fixture(scope="session")
+def api(cluster):
+    return Api(cluster)
+
+
+def login(api: Api, email: str, password: str) -> Api:
+    response = api.post("/api/v1/auth/token", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return Api(api.base, response.json()["access_token"])
+
+
+@pytest.fixture(scope="session")
+def admin(api):
+    return login(api, ADMIN["email"], ADMIN["password"])
+
+
+@pytest.fixture
+def customer(api):
+    email = f"c.{uuid.uuid4().hex[:10]}@example.com"
+    created = api.post(
+        "/api/v1/users", json={"email": email, "password": "customer-pw", "name": "Cus Tomer"}
+    )
+    assert created.status_code == 201, created.text
+    return login(api, email, "customer-pw")

@@ -1,0 +1,134 @@
+"""Every route of the HTTP API, with its error cases, against the running cluster."""
+
+import uuid
+
+import pytest
+
+
+def sku() -> str:
+    return f"E2E-{uuid.uuid4().hex[:10]}"
+
+
+def test_health_ready_and_metrics(api):
+    assert api.get("/health").json() == {"status": "ok"}
+    ready = api.get("/ready")
+    assert ready.status_code == 200
+    assert set(ready.json()["checks"]) == {
+        "rabbitmq",
+        "users",
+        "products",
+        "orders",
+        "payments",
+        "notifications",
+    }
+    api.get("/api/v1/products")
+    metrics = api.get("/metrics").text
+    assert 'gateway_http_requests_total{method="GET",route="/api/v1/products",status="200"}' in (
+        metrics
+    )
+
+
+def test_sign_up_log_in_and_read_my_profile(api):
+    email = f"Ada.{uuid.uuid4().hex[:8]}@Example.com"
+    created = api.post(
+        "/api/v1/users", json={"email": email, "password": "pw-123456", "name": "Ada"}
+    )
+    assert created.status_code == 201
+    user = created.json()
+    assert user == {"id": user["id"], "email": email.lower(), "name": "Ada", "role": "customer"}
+
+    duplicate = api.post(
+        "/api/v1/users", json={"email": email.upper(), "password": "pw-123456", "name": "Ada"}
+    )
+    assert duplicate.status_code == 409
+    assert duplicate.json()["fields"] == {"email": ["Already registered."]}
+
+    wrong = api.post("/api/v1/auth/token", json={"email": email, "password": "not-it"})
+    assert wrong.status_code == 401
+    token = api.post("/api/v1/auth/token", json={"email": email, "password": "pw-123456"})
+    assert token.status_code == 200
+    body = token.json()
+    assert body["token_type"] == "bearer" and body["expires_in"] > 0
+
+    me = api.get("/api/v1/users/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert me.status_code == 200 and me.json() == user
+    assert api.get("/api/v1/users/me").status_code == 401
+    assert api.get("/api/v1/users/me", headers={"Authorization": "Bearer x.y.z"}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"email": "nope", "password": "pw-123456", "name": "A"}, {"email"}),
+        ({"email": "a@b.co", "password": "short", "name": "A"}, {"password"}),
+        ({"email": "a@b.co", "password": "pw-123456"}, {"name"}),
+        ({"email": "a@b.co", "password": "pw-123456", "name": "A", "role": "admin"}, {"role"}),
+        ({"email": 5, "password": ["x"], "name": None}, {"email", "password", "name"}),
+    ],
+)
+def test_bad_sign_ups_are_400_naming_the_fields(api, body, fields):
+    response = api.post("/api/v1/users", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_input"
+    assert set(response.json()["fields"]) == fields
+
+
+def test_catalogue_pages(api, admin):
+    for _ in range(3):
+        admin.post("/api/v1/products", json={"sku": sku(), "name": "Paged", "price_cents": 100})
+    page = api.get("/api/v1/products?offset=1&limit=2").json()
+    assert page["offset"] == 1 and page["limit"] == 2 and len(page["items"]) == 2
+    assert page["total"] >= 4  # the demo catalogue is seeded too
+    assert api.get("/api/v1/products?limit=101").status_code == 400
+    assert api.get("/api/v1/products?offset=-3").status_code == 400
+
+
+def test_admin_manages_products_and_others_cannot(api, admin, customer):
+    body = {
+        "sku": sku(),
+        "name": "Lamp",
+        "description": "Warm light.",
+        "price_cents": 4999,
+        "stock": 3,
+    }
+    assert api.post("/api/v1/products", json=body).status_code == 401
+    assert customer.post("/api/v1/products", json=body).status_code == 403
+
+    created = admin.post("/api/v1/products", json=body)
+    assert created.status_code == 201
+    product = created.json()
+    assert product == {"id": product["id"], **body}
+    assert api.get(f"/api/v1/products/{product['id']}").json() == product
+
+    assert admin.post("/api/v1/products", json=body).status_code == 409
+    for bad in (
+        {**body, "sku": sku(), "id": 1},
+        {**body, "sku": sku(), "colour": "red"},
+        {**body, "sku": sku(), "price_cents": -5},
+    ):
+        response = admin.post("/api/v1/products", json=bad)
+        assert response.status_code == 400, bad
+        assert response.json()["fields"]
+
+    patched = admin.patch(f"/api/v1/products/{product['id']}", json={"stock": 10, "name": "Lamp 2"})
+    assert patched.status_code == 200
+    assert api.get(f"/api/v1/products/{product['id']}").json() == {
+        **product,
+        "stock": 10,
+        "name": "Lamp 2",
+    }
+    assert admin.patch(f"/api/v1/products/{product['id']}", json={"sku": "X"}).status_code == 400
+    assert customer.patch(f"/api/v1/products/{product['id']}", json={"stock": 1}).status_code == 403
+    assert admin.patch("/api/v1/products/2000000000", json={"stock": 1}).status_code == 404
+
+
+def test_unknown_products_and_garbage_are_4xx_json(api, admin):
+    assert api.get("/api/v1/products/2000000000").status_code == 404
+    assert api.get("/api/v1/products/99999999999999").status_code == 404
+    garbage = admin.post(
+        "/api/v1/products", data="{not json", headers={"Content-Type": "application/json"}
+    )
+    assert garbage.status_code == 400 and garbage.json()["error"] == "invalid_json"
+    huge = admin.post("/api/v1/products", json={"description": "x" * 200_000})
+    assert huge.status_code == 413
+    assert api.get("/api/v1/nowhere").json()["error"] == "not_found"
