@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from nameko.cli.main import setup_yaml_parser
 
 _parser_ready = False
+
+Number = TypeVar("Number", int, float)
 
 
 def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -25,22 +27,21 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         return yaml.safe_load(handle) or {}
 
 
-def env_int(name: str, default: int) -> int:
-    """An integer setting from the environment, with a clear error when it is not one."""
+def _env_number(name: str, default: Number, kind: type[Number]) -> Number:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+        raise ValueError(f"{name} must be a number ({kind.__name__}), got {raw!r}") from None
+
+
+def env_int(name: str, default: int) -> int:
+    """An integer setting from the environment, with a clear error when it is not one."""
+    return _env_number(name, default, int)
 
 
 def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+    """A number setting from the environment, with a clear error when it is not one."""
+    return _env_number(name, default, float)

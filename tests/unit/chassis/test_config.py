@@ -1,0 +1,33 @@
+from pathlib import Path
+
+import pytest
+
+from chassis.config import env_float, env_int, load_config
+from chassis.migrate import database_url
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_service_configs_expand_placeholders_from_the_environment(monkeypatch):
+    monkeypatch.setenv("PRODUCTS_DATABASE_URL", "postgresql+psycopg2://u:p@db:5432/p")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("MAX_WORKERS", "25")
+    config = load_config(ROOT / "products" / "config.yaml")
+    assert database_url(config, "products") == "postgresql+psycopg2://u:p@db:5432/p"
+    assert config["REDIS_URL"] == "redis://127.0.0.1:6379/0"  # the default after the colon
+    assert config["max_workers"] == 25
+
+
+def test_a_config_without_the_service_database_says_so():
+    with pytest.raises(KeyError, match="orders"):
+        database_url(load_config(ROOT / "orders" / "config.yaml"), "orders")
+
+
+def test_numbers_from_the_environment(monkeypatch):
+    monkeypatch.setenv("SOME_TIMEOUT", "2.5")
+    monkeypatch.setenv("SOME_COUNT", "")
+    assert env_float("SOME_TIMEOUT", 1.0) == 2.5
+    assert env_int("SOME_COUNT", 4) == 4
+    monkeypatch.setenv("SOME_COUNT", "four")
+    with pytest.raises(ValueError, match="SOME_COUNT must be a number"):
+        env_int("SOME_COUNT", 4)
