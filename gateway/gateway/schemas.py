@@ -11,7 +11,15 @@ from chassis.contracts.products import MAX_PAGE, NewProduct, ProductChanges
 from chassis.contracts.users import Credentials, RegisterUser
 from gateway.errors import ApiError
 
-__all__ = ["NewProduct", "ProductChanges", "Credentials", "Registration", "PageQuery", "body"]
+__all__ = [
+    "NewProduct",
+    "ProductChanges",
+    "Credentials",
+    "Registration",
+    "PageQuery",
+    "body",
+    "query",
+]
 
 MAX_ID = 2**31 - 1
 

@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session
 
 from chassis import health
 from chassis.cache import Cache
+from chassis.database import is_unique_violation
 from chassis.schemas import load
 from products import schemas
 from products.domain import merge_items, shortage
 from products.exceptions import DuplicateSku, OutOfStock, ProductNotFound
 from products.models import Base, Product, Reservation, ReservationItem
 
-UNIQUE_VIOLATION = "23505"
 RESERVED = "reserved"
 RELEASED = "released"
 
@@ -38,7 +38,7 @@ class ProductsService(health.PingMixin):
                 session.flush()
                 return schemas.Product().dump(row)
         except IntegrityError as exc:
-            if getattr(exc.orig, "pgcode", None) == UNIQUE_VIOLATION:
+            if is_unique_violation(exc):
                 raise DuplicateSku(
                     f"A product with sku {data['sku']!r} already exists",
                     {"sku": ["Already exists."]},

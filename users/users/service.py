@@ -10,13 +10,12 @@ from sqlalchemy.exc import IntegrityError
 
 from chassis import health
 from chassis.contracts.events import USER_REGISTERED, make_event
+from chassis.database import is_unique_violation
 from chassis.schemas import load
 from users import schemas
 from users.domain import Passwords, normalize_email
 from users.exceptions import InvalidCredentials, UserAlreadyExists, UserNotFound
 from users.models import Base, User
-
-UNIQUE_VIOLATION = "23505"
 
 passwords = Passwords()
 
@@ -47,7 +46,7 @@ class UsersService(health.PingMixin):
                 session.flush()
                 result = schemas.User().dump(user)
         except IntegrityError as exc:
-            if getattr(exc.orig, "pgcode", None) == UNIQUE_VIOLATION:
+            if is_unique_violation(exc):
                 raise UserAlreadyExists(
                     "A user with this email already exists",
                     {"email": ["Already registered."]},
