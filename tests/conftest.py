@@ -5,8 +5,11 @@ import eventlet
 eventlet.monkey_patch()
 
 import socket  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository
 
 # Where each server answers, and how to start it when it does not.
 SERVERS = {
@@ -35,6 +38,13 @@ def _answers(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now, for a server a test starts itself."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def require_servers(*names: str) -> None:

@@ -3,7 +3,6 @@ database of its own, so a developer's running `make run` is left alone."""
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,9 +13,8 @@ import pytest
 import redis
 import requests
 
-from tests.conftest import require_servers
+from tests.conftest import ROOT, free_port, require_servers
 
-ROOT = Path(__file__).resolve().parents[2]
 API = "http://127.0.0.1:15672/api"
 ADMIN = {"email": "admin@example.com", "password": "e2e-admin-password"}
 START_TIMEOUT = 120
@@ -26,12 +24,6 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

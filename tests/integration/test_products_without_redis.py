@@ -1,7 +1,6 @@
 """Redis is a cache: with it gone, products keeps answering, correctly, from PostgreSQL."""
 
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -11,12 +10,7 @@ import redis
 from nameko.testing.services import entrypoint_hook
 
 from products.service import ProductsService
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.conftest import free_port
 
 
 class PrivateRedis:

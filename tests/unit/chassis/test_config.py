@@ -1,11 +1,8 @@
-from pathlib import Path
-
 import pytest
 
 from chassis.config import env_float, env_int, load_config
 from chassis.migrate import database_url
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.conftest import ROOT
 
 
 def test_service_configs_expand_placeholders_from_the_environment(monkeypatch):
