@@ -3,5 +3,8 @@
 One concept per module: ``config`` (YAML with ``${VAR:default}``), ``errors`` (the typed errors
 that cross RPC), ``contracts`` (RPC and event payload schemas), ``schemas`` (validation at the
 boundary), ``cache`` (a Redis dependency that fails open), ``database`` (PostgreSQL helpers),
-``health`` (the ``ping`` every service answers), ``migrate`` (Alembic per service).
+``health`` (the ``ping`` every service answers), ``migrate`` (Alembic per service),
+``outbox`` (events written with the change they announce, then relayed), ``inbox`` (idempotent
+consumers with retries and a dead-letter queue), ``resilience`` (time bounds on calls),
+``timers`` (timers whose interval is a setting).
 """

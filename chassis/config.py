@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -45,3 +46,19 @@ def env_int(name: str, default: int) -> int:
 def env_float(name: str, default: float) -> float:
     """A number setting from the environment, with a clear error when it is not one."""
     return _env_number(name, default, float)
+
+
+def setting(config: Mapping[str, Any], name: str, default: Number) -> Number:
+    """A numeric setting from a service's config, as the type of ``default``.
+
+    YAML gives ``${VAR:5}`` back as an int or a str depending on what the variable holds; this
+    turns either into the expected type, or fails at start-up naming the setting.
+    """
+    raw = config.get(name)
+    if raw is None or raw == "":
+        return default
+    kind = type(default)
+    try:
+        return kind(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number ({kind.__name__}), got {raw!r}") from None

@@ -2,15 +2,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko.events import EventDispatcher
 from nameko.rpc import rpc
 from nameko_sqlalchemy import Database
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from chassis import health
-from chassis.contracts.events import USER_REGISTERED, make_event
+from chassis.contracts.events import USER_REGISTERED
 from chassis.database import is_unique_violation
+from chassis.outbox import Outbox
 from chassis.schemas import load
 from users import schemas
 from users.domain import Passwords, normalize_email
@@ -24,7 +24,7 @@ class UsersService(health.PingMixin):
     name = "users"
 
     db = Database(Base, engine_options={"pool_pre_ping": True})
-    dispatch = EventDispatcher()
+    outbox = Outbox(Base)
 
     @rpc
     def register_user(
@@ -45,6 +45,15 @@ class UsersService(health.PingMixin):
                 session.add(user)
                 session.flush()
                 result = schemas.User().dump(user)
+                # Same transaction as the new row: the event exists if and only if the user does.
+                self.outbox.add(
+                    session,
+                    USER_REGISTERED,
+                    user_id=result["id"],
+                    email=result["email"],
+                    name=result["name"],
+                    role=result["role"],
+                )
         except IntegrityError as exc:
             if is_unique_violation(exc):
                 raise UserAlreadyExists(
@@ -52,16 +61,6 @@ class UsersService(health.PingMixin):
                     {"email": ["Already registered."]},
                 ) from None
             raise
-        self.dispatch(
-            USER_REGISTERED,
-            make_event(
-                USER_REGISTERED,
-                user_id=result["id"],
-                email=result["email"],
-                name=result["name"],
-                role=result["role"],
-            ),
-        )
         return result
 
     @rpc

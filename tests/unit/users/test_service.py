@@ -11,7 +11,7 @@ def test_register_refuses_bad_input_before_touching_the_database():
         service.register_user("not-an-email", "short", "", role="root")
     assert set(caught.value.fields) == {"email", "password", "name", "role"}
     assert not service.db.get_session.called
-    assert not service.dispatch.called
+    assert not service.outbox.add.called
 
 
 def test_get_user_refuses_a_non_integer_id():

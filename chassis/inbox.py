@@ -1,0 +1,195 @@
+"""Idempotent, never-dropped event consumers.
+
+Two halves:
+
+* ``Inbox`` — a handler records the ``event_id`` it processed in its own database, in the
+  same transaction as its effect. A second delivery finds the id and does nothing::
+
+      @event_handler("orders", ORDER_CONFIRMED)
+      def handle_order_confirmed(self, body):
+          event = parse_event(ORDER_CONFIRMED, body)
+          with self.db.get_session() as session:
+              if not self.inbox.first_delivery(session, event):
+                  return
+              ...the effect...
+
+* ``event_handler`` — nameko's handler, except that a failure is never acked away. The
+  message goes to ``<queue>.retry``, waits there (1 s, 2 s, 4 s... by per-message TTL) and is
+  dead-lettered back to ``<queue>``; after ``EVENT_MAX_ATTEMPTS`` attempts, or at once when
+  the payload breaks its contract, it is parked in ``<queue>.dead`` with the error in its
+  headers, where an operator can read it and shovel it back.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from datetime import UTC, datetime
+from typing import Any
+
+from kombu import Queue
+from nameko.amqp.publish import Publisher, get_connection
+from nameko.constants import AMQP_URI_CONFIG_KEY
+from nameko.events import EventHandler
+from nameko.extensions import DependencyProvider
+from sqlalchemy import Column, DateTime, MetaData, PrimaryKeyConstraint, String, Table, func
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import DeclarativeBase, Session
+
+from chassis.config import setting
+from chassis.errors import InvalidInput
+
+_log = logging.getLogger(__name__)
+
+PROCESSED_EVENTS = "processed_events"
+ATTEMPTS_HEADER = "x-attempts"
+
+
+def processed_events_columns() -> list[Any]:
+    """The ``processed_events`` table, shared by the models and the migrations."""
+    return [
+        Column("consumer", String(128), nullable=False),
+        Column("event_id", String(64), nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        PrimaryKeyConstraint("consumer", "event_id", name="processed_events_pkey"),
+    ]
+
+
+def processed_events_table(metadata: MetaData) -> Table:
+    return Table(PROCESSED_EVENTS, metadata, *processed_events_columns())
+
+
+class InboxClaim:
+    def __init__(self, table: Table, consumer: str) -> None:
+        self._table = table
+        self.consumer = consumer
+
+    def first_delivery(self, session: Session, event: dict[str, Any]) -> bool:
+        """Record ``event`` as processed by this handler; False when it already was.
+
+        A concurrent delivery of the same event waits on the row until the first one's
+        transaction ends, then sees it: exactly one of them goes on to the effect.
+        """
+        inserted = session.execute(
+            insert(self._table)
+            .values(consumer=self.consumer, event_id=event["event_id"])
+            .on_conflict_do_nothing()
+            .returning(self._table.c.event_id)
+        ).first()
+        if inserted is None:
+            _log.info("%s: event %s already processed", self.consumer, event["event_id"])
+        return inserted is not None
+
+
+class Inbox(DependencyProvider):
+    """Gives each worker an ``InboxClaim`` named after the service and the handler method."""
+
+    def __init__(self, base: type[DeclarativeBase]) -> None:
+        self.base = base
+
+    def setup(self) -> None:
+        self.table = self.base.metadata.tables[PROCESSED_EVENTS]
+
+    def get_dependency(self, worker_ctx: Any) -> InboxClaim:
+        consumer = f"{self.container.service_name}.{worker_ctx.entrypoint.method_name}"
+        return InboxClaim(self.table, consumer)
+
+
+class ReliableEventHandler(EventHandler):
+    """nameko's ``event_handler`` with bounded retries and a dead-letter queue.
+
+    Settings: ``EVENT_MAX_ATTEMPTS`` (default 5) and ``EVENT_RETRY_DELAY`` (seconds before the
+    first retry, doubled for each next one, default 1).
+    """
+
+    def __init__(self, source_service: str, event_type: str, **kwargs: Any) -> None:
+        kwargs["requeue_on_error"] = False  # failures are handled below, never by a bare ack
+        super().__init__(source_service, event_type, **kwargs)
+
+    def setup(self) -> None:
+        super().setup()
+        config = self.container.config
+        self.max_attempts = setting(config, "EVENT_MAX_ATTEMPTS", 5)
+        self.retry_delay = setting(config, "EVENT_RETRY_DELAY", 1.0)
+        name = self.queue.name
+        self.retry_queue = Queue(
+            f"{name}.retry",
+            durable=True,
+            queue_arguments={
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": name,
+            },
+        )
+        self.dead_queue = Queue(f"{name}.dead", durable=True)
+        self.publisher = Publisher(
+            config[AMQP_URI_CONFIG_KEY], use_confirms=True, serializer="json", retry=True
+        )
+        # Declared up front, so that the dead-letter queue can be watched before anything fails.
+        with get_connection(config[AMQP_URI_CONFIG_KEY]) as connection:
+            for queue in (self.retry_queue, self.dead_queue):
+                queue(connection.default_channel).declare()
+
+    def handle_result(
+        self, message: Any, worker_ctx: Any, result: Any = None, exc_info: Any = None
+    ) -> tuple[Any, Any]:
+        if exc_info is not None:
+            try:
+                self._retry_or_park(message, exc_info)
+            except Exception:
+                # Could not hand the message on: give it back to the broker rather than lose it.
+                _log.exception("could not retry or park a failed event; requeueing it")
+                self.queue_consumer.requeue_message(message)
+                return result, exc_info
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+    def _retry_or_park(self, message: Any, exc_info: Any) -> None:
+        exc_type, exc, tb = exc_info
+        headers = dict(message.headers or {})
+        attempts = int(headers.get(ATTEMPTS_HEADER, 1))
+        error = f"{exc_type.__name__}: {exc}"[:1000]
+        retryable = not isinstance(exc, InvalidInput)  # a broken payload will not get better
+        if retryable and attempts < self.max_attempts:
+            delay = self.retry_delay * 2 ** (attempts - 1)
+            headers.update({ATTEMPTS_HEADER: attempts + 1, "x-last-error": error})
+            self._publish(message, self.retry_queue, headers, expiration=delay)
+            _log.warning(
+                "%s failed (attempt %d of %d), retrying in %.1fs: %s",
+                self.queue.name,
+                attempts,
+                self.max_attempts,
+                delay,
+                error,
+            )
+            return
+        headers.update(
+            {
+                ATTEMPTS_HEADER: attempts,
+                "x-error": error,
+                "x-error-traceback": "".join(traceback.format_tb(tb))[-4000:],
+                "x-failed-at": datetime.now(UTC).isoformat(),
+                "x-original-queue": self.queue.name,
+            }
+        )
+        self._publish(message, self.dead_queue, headers)
+        _log.error(
+            "%s parked in %s after %d attempt(s): %s",
+            self.queue.name,
+            self.dead_queue.name,
+            attempts,
+            error,
+        )
+
+    def _publish(self, message: Any, queue: Queue, headers: dict[str, Any], **kwargs: Any) -> None:
+        self.publisher.publish(
+            message.payload,
+            exchange="",
+            routing_key=queue.name,
+            declare=[queue],
+            headers=headers,
+            message_id=message.properties.get("message_id"),
+            **kwargs,
+        )
+
+
+event_handler = ReliableEventHandler.decorator

@@ -1,0 +1,32 @@
+"""Bounds on calls to other services.
+
+nameko 2.14's in-service ``RpcProxy`` waits for a reply for ever; every call a service makes to
+another goes through ``within`` so that a lost or slow reply costs a known amount of time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import eventlet
+
+T = TypeVar("T")
+
+
+class CallTimeout(Exception):
+    """A call to another service did not answer in time; it may still take effect later."""
+
+
+def within(seconds: float, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call ``fn(*args, **kwargs)``, raising ``CallTimeout`` after ``seconds``."""
+    timeout = eventlet.Timeout(seconds)
+    try:
+        return fn(*args, **kwargs)
+    except eventlet.Timeout as exc:
+        if exc is not timeout:
+            raise
+        name = getattr(fn, "method_name", None) or getattr(fn, "__name__", repr(fn))
+        raise CallTimeout(f"{name} did not answer within {seconds:g}s") from None
+    finally:
+        timeout.cancel()

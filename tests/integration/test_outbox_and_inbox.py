@@ -1,0 +1,236 @@
+"""The outbox and the idempotent consumer, on the real broker and a real database."""
+
+import collections
+import json
+import uuid
+
+import eventlet
+import pytest
+from kombu import Connection
+from nameko.rpc import rpc
+from nameko.standalone.events import event_dispatcher
+from nameko.testing.services import entrypoint_hook, entrypoint_waiter
+from nameko_sqlalchemy import Database
+from sqlalchemy import Column, Integer, String, Table, create_engine, func, insert, select
+from sqlalchemy.orm import DeclarativeBase
+
+from chassis.contracts.events import USER_REGISTERED, make_event, parse_event
+from chassis.inbox import Inbox, event_handler, processed_events_table
+from chassis.migrate import ensure_database
+from chassis.outbox import Outbox, outbox_table
+
+URL = "postgresql+psycopg2://shop:shop@127.0.0.1:5432/chassis_test"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+outbox = outbox_table(Base.metadata)
+processed = processed_events_table(Base.metadata)
+effects = Table(
+    "effects",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("event_id", String(64), nullable=False),
+)
+
+attempts: collections.Counter = collections.Counter()
+
+
+def announce(name: str, user_id: int = 1) -> dict:
+    return {"user_id": user_id, "email": "someone@example.com", "name": name, "role": "customer"}
+
+
+class Producer:
+    name = "producer"
+    db = Database(Base)
+    outbox = Outbox(Base)
+
+    @rpc
+    def write(self, name, fail=False):
+        with self.db.get_session() as session:
+            event = self.outbox.add(session, USER_REGISTERED, **announce(name))
+            if fail:
+                raise RuntimeError("the change failed after the event was recorded")
+        return event
+
+
+class Consumer:
+    name = "consumer"
+    db = Database(Base)
+    inbox = Inbox(Base)
+
+    @event_handler("producer", USER_REGISTERED)
+    def handle_user_registered(self, body):
+        event = parse_event(USER_REGISTERED, body)
+        attempts[event["name"]] += 1
+        if event["name"].startswith("fail") or (
+            event["name"].startswith("flaky") and attempts[event["name"]] < 3
+        ):
+            raise RuntimeError(f"cannot handle {event['name']}")
+        with self.db.get_session() as session:
+            if self.inbox.first_delivery(session, event):
+                session.execute(insert(effects).values(event_id=event["event_id"]))
+
+
+@pytest.fixture(scope="module")
+def engine():
+    ensure_database(URL)
+    engine = create_engine(URL)
+    Base.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def config(service_config, engine):
+    return {
+        **service_config,
+        "DB_URIS": {"producer:Base": URL, "consumer:Base": URL},
+        "EVENT_MAX_ATTEMPTS": 3,
+        "EVENT_RETRY_DELAY": 0.05,
+    }
+
+
+@pytest.fixture
+def runner(runner_factory, config):
+    runner = runner_factory(config, Producer, Consumer)
+    runner.start()
+    return runner
+
+
+def handled(runner, predicate=lambda event: True, timeout=10):
+    """Wait for the consumer to finish handling an event matching ``predicate``."""
+
+    def callback(worker_ctx, result, exc_info):
+        return exc_info is None and predicate(worker_ctx.args[0])
+
+    return entrypoint_waiter(
+        runner.service_map["consumer"],
+        "handle_user_registered",
+        callback=callback,
+        timeout=timeout,
+    )
+
+
+def effects_of(engine, event_id):
+    with engine.connect() as conn:
+        return conn.scalar(select(func.count()).where(effects.c.event_id == event_id))
+
+
+def is_sent(engine, event_id):
+    with engine.connect() as conn:
+        return conn.scalar(
+            select(outbox.c.sent_at.is_not(None)).where(outbox.c.event_id == event_id)
+        )
+
+
+def test_an_event_recorded_with_its_change_is_published_once(runner, engine):
+    name = uuid.uuid4().hex
+    with (
+        handled(runner, lambda body: body["name"] == name),
+        entrypoint_hook(runner.service_map["producer"], "write") as write,
+    ):
+        event = write(name)
+    assert effects_of(engine, event["event_id"]) == 1
+    assert is_sent(engine, event["event_id"])
+
+
+def test_a_rolled_back_change_announces_nothing(runner, engine):
+    name = uuid.uuid4().hex
+    with (
+        entrypoint_hook(runner.service_map["producer"], "write") as write,
+        pytest.raises(RuntimeError),
+    ):
+        write(name, fail=True)
+    with engine.connect() as conn:
+        assert conn.scalar(select(func.count()).where(outbox.c.payload["name"].astext == name)) == 0
+
+
+def test_an_event_committed_before_a_crash_is_published_after_restart(
+    runner_factory, config, engine
+):
+    # The change committed, then the process died before its relay ran: only the row exists.
+    event = make_event(USER_REGISTERED, **announce(uuid.uuid4().hex))
+    with engine.begin() as conn:
+        conn.execute(
+            insert(outbox).values(
+                event_id=event["event_id"], event_type=USER_REGISTERED, payload=event
+            )
+        )
+    runner = runner_factory(config, Consumer)
+    runner.start()
+    with handled(runner, lambda body: body["event_id"] == event["event_id"]):
+        runner_factory(config, Producer).start()  # the service comes back
+    assert effects_of(engine, event["event_id"]) == 1
+    assert is_sent(engine, event["event_id"])
+
+
+def test_a_duplicate_delivery_has_no_second_effect(runner, engine, config):
+    event = make_event(USER_REGISTERED, **announce(uuid.uuid4().hex))
+    dispatch = event_dispatcher(config)
+    for _ in range(2):
+        with handled(runner, lambda body: body["event_id"] == event["event_id"]):
+            dispatch("producer", USER_REGISTERED, event)
+    assert effects_of(engine, event["event_id"]) == 1
+    with engine.connect() as conn:
+        assert (
+            conn.scalar(select(func.count()).where(processed.c.event_id == event["event_id"])) == 1
+        )
+
+
+def test_a_failing_handler_is_retried_until_it_succeeds(runner, engine, config):
+    event = make_event(USER_REGISTERED, **announce(f"flaky-{uuid.uuid4().hex}"))
+    with handled(runner, lambda body: body["event_id"] == event["event_id"]):
+        event_dispatcher(config)("producer", USER_REGISTERED, event)
+    assert attempts[event["name"]] == 3
+    assert effects_of(engine, event["event_id"]) == 1
+
+
+def dead_letters(config, timeout=10):
+    """Drain the consumer's dead-letter queue: [(body, headers)]."""
+    queue = "evt-producer-user_registered--consumer.handle_user_registered.dead"
+    found = []
+    with Connection(config["AMQP_URI"]) as conn:
+        channel = conn.channel()
+        deadline = eventlet.timeout.Timeout(timeout)
+        try:
+            while not found:
+                message = channel.basic_get(queue, no_ack=True)
+                while message is not None:
+                    found.append((message.body, message.headers))
+                    message = channel.basic_get(queue, no_ack=True)
+                eventlet.sleep(0.05)
+        finally:
+            deadline.cancel()
+    return found
+
+
+@pytest.mark.parametrize(
+    ("body", "expected_attempts", "error"),
+    [
+        (
+            lambda: make_event(USER_REGISTERED, **announce(f"fail-{uuid.uuid4().hex}")),
+            3,
+            "RuntimeError: cannot handle",
+        ),
+        (
+            lambda: {"event_id": uuid.uuid4().hex, "name": "no occurred_at, no user_id"},
+            1,
+            "InvalidInput: user_registered breaks its contract",
+        ),
+    ],
+    ids=["keeps-failing", "breaks-the-contract"],
+)
+def test_an_event_that_cannot_be_handled_is_parked_with_its_error(
+    runner, engine, config, body, expected_attempts, error
+):
+    event = body()
+    event_dispatcher(config)("producer", USER_REGISTERED, event)
+    ((raw, headers),) = dead_letters(config)
+    assert json.loads(raw) == event
+    assert headers["x-attempts"] == expected_attempts
+    assert headers["x-error"].startswith(error)
+    assert headers["x-original-queue"].endswith("consumer.handle_user_registered")
+    assert effects_of(engine, event["event_id"]) == 0
