@@ -21,7 +21,7 @@ stack: ## start RabbitMQ, PostgreSQL and Redis if they are not answering (instal
 	deploy/local/stack.sh up
 
 migrate: install stack ## create the databases and run every service's migrations
-	$(PY) -m chassis.migrate users products
+	$(PY) -m chassis.migrate users products orders payments notifications
 
 run: install stack ## the whole cluster in the foreground; Ctrl-C stops it
 	$(PY) deploy/local/run.py
@@ -41,7 +41,9 @@ test-e2e: install stack
 lint: install ## ruff (lint + format check) and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy chassis users/users/domain.py products/products/domain.py
+	$(VENV)/bin/mypy chassis users/users/domain.py products/products/domain.py \
+		orders/orders/domain.py orders/orders/saga.py orders/orders/sales.py \
+		payments/payments/domain.py payments/payments/provider.py notifications/notifications/domain.py
 
 format: install ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .

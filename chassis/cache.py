@@ -15,18 +15,15 @@ import pybreaker
 import redis
 from nameko.extensions import DependencyProvider
 
+from chassis.resilience import LogStateChanges
+
 _log = logging.getLogger(__name__)
+
+OPENED = "redis unavailable, serving without cache for %ss"
+CLOSED = "redis available again, cache back in use"
 
 REDIS_URL_KEY = "REDIS_URL"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-class _LogStateChanges(pybreaker.CircuitBreakerListener):
-    def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
-        if new_state.name == pybreaker.STATE_OPEN:
-            _log.warning("redis unavailable, serving without cache for %ss", cb.reset_timeout)
-        elif new_state.name == pybreaker.STATE_CLOSED:
-            _log.info("redis available again, cache back in use")
 
 
 class CacheClient:
@@ -85,7 +82,7 @@ class Cache(DependencyProvider):
             decode_responses=True,
         )
         self.breaker = pybreaker.CircuitBreaker(
-            fail_max=3, reset_timeout=5, listeners=[_LogStateChanges()]
+            fail_max=3, reset_timeout=5, listeners=[LogStateChanges(_log, OPENED, CLOSED)]
         )
 
     def stop(self) -> None:

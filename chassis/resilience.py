@@ -6,10 +6,12 @@ another goes through ``within`` so that a lost or slow reply costs a known amoun
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import eventlet
+import pybreaker
 
 T = TypeVar("T")
 
@@ -30,3 +32,19 @@ def within(seconds: float, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T
         raise CallTimeout(f"{name} did not answer within {seconds:g}s") from None
     finally:
         timeout.cancel()
+
+
+class LogStateChanges(pybreaker.CircuitBreakerListener):
+    """Logs a circuit breaker opening (``opened``, given the seconds it stays open) and
+    closing again (``closed``), so an operator sees when a dependency is being skipped."""
+
+    def __init__(self, logger: logging.Logger, opened: str, closed: str) -> None:
+        self.logger = logger
+        self.opened = opened
+        self.closed = closed
+
+    def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
+        if new_state.name == pybreaker.STATE_OPEN:
+            self.logger.warning(self.opened, cb.reset_timeout)
+        elif new_state.name == pybreaker.STATE_CLOSED:
+            self.logger.info(self.closed)

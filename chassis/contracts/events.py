@@ -46,7 +46,9 @@ class UserRegistered(EventSchema):
 class OrderItem(Schema):
     product_id = fields.Int(required=True, strict=True)
     quantity = fields.Int(required=True, strict=True)
-    price_cents = fields.Int(required=True, strict=True)
+    # The unit price reserved; null only in the cancellation of an order whose stock was
+    # never reserved.
+    price_cents = fields.Int(required=True, strict=True, allow_none=True)
 
 
 class OrderEvent(EventSchema):

@@ -72,6 +72,16 @@ class Page(Schema):
     limit = fields.Int(load_default=20, strict=True, validate=validate.Range(min=1, max=MAX_PAGE))
 
 
+class ProductIds(Schema):
+    """A batch of products to read at once, as for the names on an order."""
+
+    product_ids = fields.List(
+        fields.Int(strict=True, validate=validate.Range(min=1)),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_PAGE),
+    )
+
+
 class ReservationItem(Schema):
     product_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
     quantity = fields.Int(required=True, strict=True, validate=validate.Range(min=1, max=10_000))

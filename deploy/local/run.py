@@ -12,6 +12,7 @@ import fcntl
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,7 +33,7 @@ from chassis.migrate import upgrade
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SERVICES = ("users", "products", "orders", "payments", "notifications")
-WITH_DATABASE = ("users", "products")
+WITH_DATABASE = ("users", "products", "orders", "payments", "notifications")
 START_TIMEOUT = float(os.environ.get("START_TIMEOUT", "60"))
 STOP_TIMEOUT = float(os.environ.get("STOP_TIMEOUT", "20"))
 
@@ -57,11 +58,19 @@ class Cluster:
         self.port = int(os.environ.get("GATEWAY_PORT", "8000"))
         self.host = os.environ.get("GATEWAY_HOST", "127.0.0.1")
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.restarts: dict[str, list[float]] = {}
+        self.pids = run_dir / "pids"
+        self.pids.mkdir(parents=True, exist_ok=True)
         self.env = dict(os.environ)
         self.env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(run_dir / "prometheus"))
         # eventlet's deprecation banner, printed by whichever nameko module imports it first
         self.env.setdefault("PYTHONWARNINGS", "ignore::Warning:nameko.cli.commands")
         self.env["PYTHONUNBUFFERED"] = "1"
+        # Mail goes to a local sink that keeps every message as a file under <RUN_DIR>/mail/.
+        self.smtp_port = int(os.environ.get("SMTP_PORT") or 1025)
+        self.mail_dir = run_dir / "mail"
+        self.env["SMTP_HOST"] = "127.0.0.1"
+        self.env["SMTP_PORT"] = str(self.smtp_port)
         self.amqp_uri = load_config(ROOT / "users" / "config.yaml")["AMQP_URI"]
 
     def spawn(self, name: str, argv: list[str]) -> None:
@@ -76,11 +85,40 @@ class Cluster:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        (self.pids / f"{name}.pid").write_text(f"{self.procs[name].pid}\n")
 
     def start_service(self, name: str) -> None:
         self.spawn(
             name, [str(BIN / "nameko"), "run", "--config", f"{name}/config.yaml", f"{name}.service"]
         )
+
+    def start_mail_sink(self) -> None:
+        self.spawn(
+            "smtp-sink",
+            [
+                sys.executable,
+                "deploy/local/smtp_sink.py",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.smtp_port),
+                "--dir",
+                str(self.mail_dir),
+            ],
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            self.check_alive("smtp-sink")
+            try:
+                socket.create_connection(("127.0.0.1", self.smtp_port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(
+                        f"smtp-sink not listening within {START_TIMEOUT:.0f} s"
+                    ) from None
+                time.sleep(0.1)
+        log(f"  ✓ {'smtp-sink':<14} pid {self.procs['smtp-sink'].pid}  127.0.0.1:{self.smtp_port}")
 
     def start_gateway(self) -> None:
         self.spawn(
@@ -95,6 +133,21 @@ class Cluster:
             raise SystemExit(
                 f"{name} exited with {code}; last lines of its log:\n  " + "\n  ".join(tail)
             )
+
+    def supervise(self) -> None:
+        """Restart a service that died, as an operator's supervisor (systemd, Kubernetes) would;
+        give up when one keeps dying (5 restarts within a minute)."""
+        for name in list(self.procs):
+            code = self.procs[name].poll()
+            if code is None:
+                continue
+            now = time.monotonic()
+            recent = [t for t in self.restarts.get(name, []) if now - t < 60] + [now]
+            self.restarts[name] = recent
+            if name not in SERVICES or len(recent) > 5:
+                self.check_alive(name)
+            log(f"  ! {name} exited with {code}: restarting it")
+            self.start_service(name)
 
     def wait_for_services(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
@@ -153,7 +206,8 @@ class Cluster:
 
     def stop(self) -> None:
         # The gateway drains first, so no new work reaches the services; they then stop together.
-        for group in (["gateway"], list(reversed(SERVICES))):
+        # The mail sink goes last: services may still be sending while they finish.
+        for group in (["gateway"], list(reversed(SERVICES)), ["smtp-sink"]):
             running = [n for n in group if n in self.procs and self.procs[n].poll() is None]
             for name in running:
                 self.procs[name].send_signal(signal.SIGTERM)
@@ -190,6 +244,7 @@ The shop is running.
   admin      {email} (password from ADMIN_PASSWORD, default admin-secret)
   RabbitMQ   http://127.0.0.1:15672  (guest / guest)
   logs       tail -f {cluster.logs}/*.log
+  mail       {cluster.mail_dir}/new/  (one file per message, sent to 127.0.0.1:{cluster.smtp_port})
   shell      .venv/bin/nameko shell --config products/config.yaml
              >>> n.rpc.products.get_product(1)
 Ctrl-C stops everything.""")
@@ -217,6 +272,7 @@ def main() -> int:
             upgrade(name)
             log(f"  ✓ {name}")
         log("Starting services")
+        cluster.start_mail_sink()
         for name in SERVICES:
             cluster.start_service(name)
         cluster.wait_for_services()
@@ -225,8 +281,7 @@ def main() -> int:
         cluster.wait_for_gateway()
         banner(cluster)
         while True:
-            for name in cluster.procs:
-                cluster.check_alive(name)
+            cluster.supervise()
             time.sleep(0.5)
     except KeyboardInterrupt:
         log("\nStopping")

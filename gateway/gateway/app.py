@@ -9,15 +9,22 @@ from flask import Flask
 
 from gateway.config import Settings
 from gateway.errors import register_error_handlers
+from gateway.idempotency import IdempotencyStore
 from gateway.metrics import instrument
-from gateway.routes import health, products, users
+from gateway.routes import admin, health, notifications, orders, products, users
 from gateway.rpc import RpcPool
 
 MAX_BODY_BYTES = 64 * 1024
 
 
-def create_app(settings: Settings | None = None, rpc: Any = None, ready_rpc: Any = None) -> Flask:
-    """Build the app. ``rpc``/``ready_rpc`` replace the RPC client pools (tests do this)."""
+def create_app(
+    settings: Settings | None = None,
+    rpc: Any = None,
+    ready_rpc: Any = None,
+    idempotency: IdempotencyStore | None = None,
+) -> Flask:
+    """Build the app. ``rpc``/``ready_rpc``/``idempotency`` replace the RPC client pools and
+    the idempotency store (tests do this)."""
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -30,9 +37,13 @@ def create_app(settings: Settings | None = None, rpc: Any = None, ready_rpc: Any
     app.extensions["ready_rpc"] = ready_rpc or RpcPool(
         settings.amqp_uri, len(settings.services), settings.ready_timeout
     )
+    # Its Redis client, too, is made on first use.
+    app.extensions["idempotency"] = idempotency or IdempotencyStore(
+        settings.redis_url, settings.idempotency_ttl, wait=settings.rpc_timeout + 1
+    )
     register_error_handlers(app)
     instrument(app)
-    for module in (health, users, products):
+    for module in (health, users, products, orders, notifications, admin):
         app.register_blueprint(module.bp)
     if not app.debug:
         logging.getLogger("gateway").setLevel(logging.INFO)

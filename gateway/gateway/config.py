@@ -17,11 +17,15 @@ class Settings:
     rpc_timeout: float = 5.0  # seconds a call may take before the client gets 504
     rpc_pool_size: int = 8  # started RPC clients per gunicorn worker (match its threads)
     ready_timeout: float = 2.0
+    # for a call whose answer a request can do without (product names on an order)
+    optional_rpc_timeout: float = 1.0
     jwt_secret: str = DEV_JWT_SECRET
     jwt_ttl: int = 3600
     jwt_issuer: str = "shop"
     jwt_audience: str = "shop-api"
     services: tuple[str, ...] = field(default=SERVICES)
+    redis_url: str = "redis://127.0.0.1:6379/0"  # where Idempotency-Key answers are kept
+    idempotency_ttl: int = 86400  # seconds a key's answer is replayed
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -30,6 +34,9 @@ class Settings:
             rpc_timeout=env_float("RPC_TIMEOUT", cls.rpc_timeout),
             rpc_pool_size=env_int("RPC_POOL_SIZE", cls.rpc_pool_size),
             ready_timeout=env_float("READY_TIMEOUT", cls.ready_timeout),
+            optional_rpc_timeout=env_float("OPTIONAL_RPC_TIMEOUT", cls.optional_rpc_timeout),
             jwt_secret=os.environ.get("JWT_SECRET", DEV_JWT_SECRET),
             jwt_ttl=env_int("JWT_TTL", cls.jwt_ttl),
+            redis_url=os.environ.get("REDIS_URL", cls.redis_url),
+            idempotency_ttl=env_int("IDEMPOTENCY_TTL", cls.idempotency_ttl),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app
 
 from gateway.config import Settings
+from gateway.idempotency import IdempotencyStore
 from gateway.rpc import RpcPool
 
 
@@ -14,3 +15,7 @@ def rpc() -> RpcPool:
 
 def settings() -> Settings:
     return current_app.extensions["settings"]
+
+
+def idempotency() -> IdempotencyStore:
+    return current_app.extensions["idempotency"]

@@ -29,6 +29,10 @@ REMOTE_ERRORS: dict[str, tuple[int, str]] = {
     "products.exceptions.ProductNotFound": (404, "product_not_found"),
     "products.exceptions.DuplicateSku": (409, "duplicate_sku"),
     "products.exceptions.OutOfStock": (409, "out_of_stock"),
+    "orders.exceptions.OrderNotFound": (404, "order_not_found"),
+    "orders.exceptions.OrderNotCancellable": (409, "order_not_cancellable"),
+    "orders.exceptions.UnknownProduct": (422, "unknown_product"),
+    "orders.exceptions.IdempotencyKeyReused": (422, "idempotency_key_reused"),
 }
 
 

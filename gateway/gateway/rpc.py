@@ -43,25 +43,33 @@ class RpcPool:
         return client
 
     @contextmanager
-    def proxy(self) -> Iterator[Any]:
-        """Lend a started client's proxy (``proxy.users.get_user(1)``) for one request."""
-        if not self._slots.acquire(timeout=self._acquire_timeout):
+    def proxy(self, timeout: float | None = None) -> Iterator[Any]:
+        """Lend a started client's proxy (``proxy.users.get_user(1)``) for one request.
+
+        ``timeout`` shortens both the wait for a free client and each call's deadline, for
+        calls whose answer the request can do without.
+        """
+        acquire_timeout = self._acquire_timeout
+        if timeout is not None:
+            acquire_timeout = min(timeout, acquire_timeout)
+        if not self._slots.acquire(timeout=acquire_timeout):
             raise PoolExhausted("no RPC client became free in time")
         try:
             try:
                 client = self._idle.get_nowait()
             except queue.Empty:
                 client = self._start()
+            _set_timeout(client, self._timeout if timeout is None else timeout)
             try:
                 yield client._proxy
             except BROKEN:
                 _discard(client)
                 raise
             except BaseException:
-                self._idle.put(client)  # a remote error leaves the client healthy
+                self._give_back(client)  # a remote error leaves the client healthy
                 raise
             else:
-                self._idle.put(client)
+                self._give_back(client)
         finally:
             self._slots.release()
 
@@ -69,12 +77,29 @@ class RpcPool:
         with self.proxy() as proxy:
             return getattr(proxy[service], method)(*args, **kwargs)
 
+    def call_within(
+        self, timeout: float, service: str, method: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        """``call``, giving up after ``timeout`` seconds rather than the pool's own timeout."""
+        with self.proxy(timeout) as proxy:
+            return getattr(proxy[service], method)(*args, **kwargs)
+
+    def _give_back(self, client: ClusterRpcProxy) -> None:
+        _set_timeout(client, self._timeout)
+        self._idle.put(client)
+
     def close(self) -> None:
         while True:
             try:
                 _discard(self._idle.get_nowait())
             except queue.Empty:
                 return
+
+
+def _set_timeout(client: ClusterRpcProxy, timeout: float) -> None:
+    # nameko 2.14 reads the deadline from the reply consumer on every wait, and exposes no
+    # setter: the client is lent to one request at a time, so changing it here is safe.
+    client._reply_listener.queue_consumer.timeout = timeout
 
 
 def _discard(client: ClusterRpcProxy) -> None:

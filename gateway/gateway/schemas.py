@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from flask import request
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from chassis.contracts.products import MAX_PAGE, NewProduct, ProductChanges
 from chassis.contracts.users import Credentials, RegisterUser
@@ -17,11 +18,16 @@ __all__ = [
     "Credentials",
     "Registration",
     "PageQuery",
+    "NewOrder",
+    "SalesQuery",
     "body",
     "query",
 ]
 
 MAX_ID = 2**31 - 1
+MAX_ORDER_ITEMS = 100
+MAX_QUANTITY = 10_000
+MAX_SALES_DAYS = 366  # a report covers at most a (leap) year, both ends included
 
 
 class Registration(RegisterUser):
@@ -34,6 +40,44 @@ class Registration(RegisterUser):
 class PageQuery(Schema):
     offset = fields.Int(load_default=0, validate=validate.Range(min=0, max=10**9))
     limit = fields.Int(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE))
+
+
+class OrderItem(Schema):
+    product_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1, max=MAX_ID))
+    quantity = fields.Int(
+        required=True, strict=True, validate=validate.Range(min=1, max=MAX_QUANTITY)
+    )
+
+
+class NewOrder(Schema):
+    items = fields.List(
+        fields.Nested(OrderItem),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_ORDER_ITEMS),
+    )
+    payment_token = fields.Str(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=100),
+            validate.Regexp(r".*\S", error="Must not be blank."),
+        ],
+    )
+
+
+class SalesQuery(Schema):
+    """``?from=YYYY-MM-DD&to=YYYY-MM-DD``, both days included."""
+
+    date_from = fields.Date(required=True, data_key="from")
+    date_to = fields.Date(required=True, data_key="to")
+
+    @validates_schema
+    def _a_range(self, data: dict[str, Any], **kwargs: Any) -> None:
+        start: date = data["date_from"]
+        end: date = data["date_to"]
+        if end < start:
+            raise ValidationError("Must not be before from.", "to")
+        if (end - start).days + 1 > MAX_SALES_DAYS:
+            raise ValidationError(f"The range may cover at most {MAX_SALES_DAYS} days.", "to")
 
 
 def _invalid(messages: Any) -> ApiError:

@@ -1,10 +1,201 @@
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from nameko.dependency_providers import Config
+from nameko.rpc import RpcProxy, rpc
+from nameko_sqlalchemy import Database
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
 from chassis import health
+from chassis.config import setting
+from chassis.contracts.events import (
+    ORDER_CANCELLED,
+    ORDER_CONFIRMED,
+    PAYMENT_DECLINED,
+    SOURCES,
+    USER_REGISTERED,
+    parse_event,
+)
+from chassis.inbox import Inbox, event_handler
+from chassis.resilience import within
+from chassis.schemas import load
+from chassis.timers import timer
+from notifications import domain, schemas
+from notifications.mailer import Mailer, MailUnavailable
+from notifications.models import Base, Notification, Recipient
+
+_log = logging.getLogger(__name__)
+
+RETRY_BATCH_SIZE = 50
 
 
 class NotificationsService(health.PingMixin):
-    """Messages to users about their account and orders.
+    """Tells users about their account and their orders, by mail.
 
-    A skeleton for now: it answers `ping`, so the gateway's readiness covers it.
+    Each message is stored first, in the transaction that records its event as processed, and
+    mailed after the commit; what could not be mailed then is retried by ``deliver_pending``.
     """
 
     name = "notifications"
+
+    db = Database(Base, engine_options={"pool_pre_ping": True})
+    inbox = Inbox(Base)
+    mailer = Mailer()
+    users_rpc = RpcProxy("users")
+    config = Config()
+
+    @event_handler(SOURCES[USER_REGISTERED], USER_REGISTERED)
+    def handle_user_registered(self, body: Any) -> None:
+        event = parse_event(USER_REGISTERED, body)
+        self._notify(
+            USER_REGISTERED,
+            event,
+            event["user_id"],
+            domain.welcome(event["name"]),
+            recipient=(event["email"], event["name"]),
+        )
+
+    @event_handler(SOURCES[ORDER_CONFIRMED], ORDER_CONFIRMED)
+    def handle_order_confirmed(self, body: Any) -> None:
+        event = parse_event(ORDER_CONFIRMED, body)
+        message = domain.order_confirmed(event["order_id"], event["total_cents"])
+        self._notify(ORDER_CONFIRMED, event, event["user_id"], message)
+
+    @event_handler(SOURCES[ORDER_CANCELLED], ORDER_CANCELLED)
+    def handle_order_cancelled(self, body: Any) -> None:
+        event = parse_event(ORDER_CANCELLED, body)
+        message = domain.order_cancelled(event["order_id"], event["total_cents"], event["reason"])
+        self._notify(ORDER_CANCELLED, event, event["user_id"], message)
+
+    @event_handler(SOURCES[PAYMENT_DECLINED], PAYMENT_DECLINED)
+    def handle_payment_declined(self, body: Any) -> None:
+        event = parse_event(PAYMENT_DECLINED, body)
+        message = domain.payment_declined(event["order_id"], event["amount_cents"], event["reason"])
+        self._notify(PAYMENT_DECLINED, event, event["user_id"], message)
+
+    @timer("MAIL_RETRY_INTERVAL", default=5)
+    def deliver_pending(self) -> int:
+        """Mail one batch of unsent notifications, least tried first (so a few that keep
+        failing never hold back newer mail); returns how many went out.
+
+        ``SKIP LOCKED`` lets several instances (and the handlers' own first attempts) work side
+        by side without mailing the same row twice.
+        """
+        sent = 0
+        with self.db.get_session() as session:
+            rows = session.scalars(
+                select(Notification)
+                .where(Notification.sent_at.is_(None))
+                .order_by(Notification.attempts, Notification.id)
+                .limit(RETRY_BATCH_SIZE)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for row in rows:
+                error = self._deliver(session, row)
+                if error is None:
+                    sent += 1
+                elif isinstance(error, MailUnavailable):
+                    break  # the next rows would fail the same way: wait for the next tick
+        return sent
+
+    @rpc
+    def list_notifications(self, user_id: int, offset: int = 0, limit: int = 20) -> dict[str, Any]:
+        page = load(
+            schemas.NotificationsPage(), {"user_id": user_id, "offset": offset, "limit": limit}
+        )
+        mine = Notification.user_id == page["user_id"]
+        with self.db.get_session() as session:
+            total = session.scalar(select(func.count()).select_from(Notification).where(mine))
+            rows = session.scalars(
+                select(Notification)
+                .where(mine)
+                .order_by(Notification.created_at.desc(), Notification.id.desc())
+                .offset(page["offset"])
+                .limit(page["limit"])
+            )
+            items = schemas.Notification(many=True).dump(rows)
+        return {"items": items, "total": total, "offset": page["offset"], "limit": page["limit"]}
+
+    def _notify(
+        self,
+        kind: str,
+        event: dict[str, Any],
+        user_id: int | None,
+        message: domain.Message,
+        recipient: tuple[str, str] | None = None,
+    ) -> None:
+        """Record the event as processed and store its notification in one transaction, then
+        try to mail it. A repeated delivery of the event does nothing."""
+        with self.db.get_session() as session:
+            if not self.inbox.first_delivery(session, event):
+                return
+            if recipient is not None:
+                _save_recipient(session, event["user_id"], *recipient)
+            if user_id is None:
+                return
+            notification_id = session.scalar(
+                insert(Notification)
+                .values(
+                    user_id=user_id,
+                    kind=kind,
+                    subject=message.subject,
+                    body=message.body,
+                    event_id=event["event_id"],
+                )
+                .returning(Notification.id)
+            )
+        self._deliver_now(notification_id)
+
+    def _deliver_now(self, notification_id: int) -> None:
+        """The first attempt, right after the commit; what fails is left to ``deliver_pending``."""
+        try:
+            with self.db.get_session() as session:
+                row = session.scalar(
+                    select(Notification)
+                    .where(Notification.id == notification_id, Notification.sent_at.is_(None))
+                    .with_for_update(skip_locked=True)
+                )
+                if row is not None:  # otherwise the retry loop holds it, or has sent it
+                    self._deliver(session, row)
+        except Exception:
+            _log.exception("notification %s left for a retry", notification_id)
+
+    def _deliver(self, session: Session, row: Notification) -> Exception | None:
+        """Mail ``row`` (locked by the caller) and mark it sent. A failure is counted and kept
+        on the row, and returned; the row stays unsent for the next try."""
+        row.attempts += 1
+        try:
+            email, name = self._recipient(session, row.user_id)
+            self.mailer.send(email, row.subject, row.body, name=name, reference=row.event_id)
+        except Exception as exc:
+            row.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+            _log.warning(
+                "notification %s not sent (attempt %d): %s", row.id, row.attempts, row.last_error
+            )
+            return exc
+        row.sent_at = func.now()
+        return None
+
+    def _recipient(self, session: Session, user_id: int) -> tuple[str, str]:
+        """The user's address, from the local copy, else asked of the users service and kept."""
+        recipient = session.get(Recipient, user_id)
+        if recipient is not None:
+            return recipient.email, recipient.name
+        timeout = setting(self.config, "USERS_RPC_TIMEOUT", 5.0)
+        user = within(timeout, self.users_rpc.get_user, user_id)
+        _save_recipient(session, user_id, user["email"], user["name"])
+        return user["email"], user["name"]
+
+
+def _save_recipient(session: Session, user_id: int, email: str, name: str) -> None:
+    statement = insert(Recipient).values(user_id=user_id, email=email, name=name)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Recipient.user_id],
+            set_={"email": statement.excluded.email, "name": statement.excluded.name},
+        )
+    )

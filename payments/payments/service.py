@@ -1,10 +1,150 @@
+from __future__ import annotations
+
+from typing import Any
+
+from nameko.rpc import rpc
+from nameko_sqlalchemy import Database
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
 from chassis import health
+from chassis.contracts.events import (
+    PAYMENT_DECLINED,
+    PAYMENT_FAILED,
+    PAYMENT_REFUNDED,
+    PAYMENT_SUCCEEDED,
+)
+from chassis.outbox import Outbox
+from chassis.schemas import load
+from payments import schemas
+from payments.domain import (
+    APPROVED,
+    DECLINED,
+    FAILED,
+    PROCESSING,
+    REFUNDED,
+    VOIDED,
+    ProviderError,
+)
+from payments.exceptions import AmountMismatch, PaymentNotFound, ProviderUnavailable
+from payments.models import Base, Payment
+from payments.provider import PaymentProvider
 
 
 class PaymentsService(health.PingMixin):
-    """Charges and refunds through a payment provider.
+    """Charges and refunds, each at most once per order.
 
-    A skeleton for now: it answers `ping`, so the gateway's readiness covers it.
+    The payment row is the lock: a charge inserts it (or finds it) and holds it ``FOR UPDATE``
+    while it talks to the provider, so two concurrent charges for one order make one provider
+    call, and a refund waits for a charge in flight. A crash mid-way rolls the row back; the
+    retried call reaches the provider with the same idempotency key (the order id).
     """
 
     name = "payments"
+
+    db = Database(Base, engine_options={"pool_pre_ping": True})
+    outbox = Outbox(Base)
+    provider = PaymentProvider()
+
+    @rpc
+    def charge(
+        self, order_id: str, amount_cents: int, payment_token: str, user_id: int | None = None
+    ) -> dict[str, Any]:
+        data = load(
+            schemas.Charge(),
+            {
+                "order_id": order_id,
+                "amount_cents": amount_cents,
+                "payment_token": payment_token,
+                "user_id": user_id,
+            },
+        )
+        with self.db.get_session() as session:
+            payment = _claim(session, data["order_id"], PROCESSING, data)
+            if payment.status != PROCESSING:
+                # Decided before (a repeated call), or voided by a refund that came first.
+                if payment.status == APPROVED and payment.amount_cents != data["amount_cents"]:
+                    raise AmountMismatch(
+                        f"Order {payment.order_id} was charged another amount",
+                        {"amount_cents": [f"Charged {payment.amount_cents} already."]},
+                    )
+                return _dump(payment)
+            common = {
+                "order_id": payment.order_id,
+                "user_id": payment.user_id,
+                "amount_cents": payment.amount_cents,
+            }
+            try:
+                outcome = self.provider.charge(
+                    payment.order_id, payment.amount_cents, data["payment_token"]
+                )
+            except ProviderError as exc:
+                payment.status, payment.reason = FAILED, str(exc)[:200]
+                self.outbox.add(session, PAYMENT_FAILED, reason=payment.reason, **common)
+            else:
+                if outcome.approved:
+                    payment.status, payment.provider_ref = APPROVED, outcome.provider_ref
+                    self.outbox.add(
+                        session, PAYMENT_SUCCEEDED, provider_ref=outcome.provider_ref, **common
+                    )
+                else:
+                    payment.status, payment.reason = DECLINED, outcome.reason
+                    self.outbox.add(session, PAYMENT_DECLINED, reason=outcome.reason, **common)
+            session.flush()
+            return _dump(payment)
+
+    @rpc
+    def refund(self, order_id: str) -> dict[str, Any]:
+        """Give an approved charge back. Idempotent. Refunding an order that was never charged
+        records it as ``voided``, so that a charge arriving late for it is refused."""
+        order_id = load(schemas.OrderId(), {"order_id": order_id})["order_id"]
+        with self.db.get_session() as session:
+            payment = _claim(session, order_id, VOIDED, {"amount_cents": 0})
+            if payment.status == APPROVED:
+                try:
+                    self.provider.refund(order_id, payment.provider_ref, payment.amount_cents)
+                except ProviderError as exc:
+                    raise ProviderUnavailable(f"Refund of {order_id} failed: {exc}") from None
+                payment.status = REFUNDED
+                self.outbox.add(
+                    session,
+                    PAYMENT_REFUNDED,
+                    order_id=payment.order_id,
+                    user_id=payment.user_id,
+                    amount_cents=payment.amount_cents,
+                )
+                session.flush()
+            return _dump(payment)
+
+    @rpc
+    def get_payment(self, order_id: str) -> dict[str, Any]:
+        order_id = load(schemas.OrderId(), {"order_id": order_id})["order_id"]
+        with self.db.get_session() as session:
+            payment = session.get(Payment, order_id)
+            if payment is None:
+                raise PaymentNotFound(
+                    f"No payment for order {order_id}", {"order_id": ["Not found."]}
+                )
+            return _dump(payment)
+
+
+def _claim(session: Session, order_id: str, status: str, data: dict[str, Any]) -> Payment:
+    """The order's payment row, locked; inserted with ``status`` when there was none.
+
+    A concurrent call for the same order waits here until the first one's transaction ends.
+    """
+    session.execute(
+        insert(Payment)
+        .values(
+            order_id=order_id,
+            user_id=data.get("user_id"),
+            amount_cents=data["amount_cents"],
+            status=status,
+        )
+        .on_conflict_do_nothing(index_elements=[Payment.order_id])
+    )
+    return session.get(Payment, order_id, with_for_update=True, populate_existing=True)
+
+
+def _dump(payment: Payment) -> dict[str, Any]:
+    return schemas.Payment().dump(payment)

@@ -9,6 +9,7 @@ from chassis.contracts.products import (
     Page,
     Product,
     ProductChanges,
+    ProductIds,
     Reservation,
     ReservationResult,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "Product",
     "ProductChanges",
     "ProductId",
+    "ProductIds",
     "Reservation",
     "ReservationResult",
     "OrderId",

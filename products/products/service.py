@@ -75,6 +75,26 @@ class ProductsService(health.PingMixin):
         return result
 
     @rpc
+    def get_products(self, product_ids: list[int]) -> dict[str, Any]:
+        """The products among ``product_ids`` that exist, in the order asked, each once."""
+        data = load(schemas.ProductIds(), {"product_ids": product_ids})
+        wanted = list(dict.fromkeys(data["product_ids"]))
+        found = {}
+        for product_id in wanted:
+            cached = self.cache.get_json(product_id)
+            if cached is not None:
+                found[product_id] = cached
+        missing = [product_id for product_id in wanted if product_id not in found]
+        if missing:
+            with self.db.get_session() as session:
+                rows = session.scalars(select(Product).where(Product.id.in_(missing)))
+                loaded = {row.id: schemas.Product().dump(row) for row in rows}
+            for product_id, product in loaded.items():
+                self.cache.set_json(product_id, product)
+            found.update(loaded)
+        return {"items": [found[product_id] for product_id in wanted if product_id in found]}
+
+    @rpc
     def list_products(self, offset: int = 0, limit: int = 20) -> dict[str, Any]:
         page = load(schemas.Page(), {"offset": offset, "limit": limit})
         with self.db.get_session() as session:

@@ -52,6 +52,10 @@ def cluster_env(vhost, tmp_path_factory):
         "AMQP_URI": f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
         "USERS_DATABASE_URL": db.format("users"),
         "PRODUCTS_DATABASE_URL": db.format("products"),
+        "ORDERS_DATABASE_URL": db.format("orders"),
+        "PAYMENTS_DATABASE_URL": db.format("payments"),
+        "NOTIFICATIONS_DATABASE_URL": db.format("notifications"),
+        "SMTP_PORT": str(free_port()),  # its own mail sink, never the one of `make run`
         "REDIS_URL": redis_url,
         "GATEWAY_PORT": str(free_port()),
         "RUN_DIR": str(tmp_path_factory.mktemp("run")),

@@ -10,6 +10,9 @@ DB = "postgresql+psycopg2://shop:shop@127.0.0.1:5432/{}"
 TEST_DATABASES = {
     "users": ("USERS_DATABASE_URL", DB.format("users_test")),
     "products": ("PRODUCTS_DATABASE_URL", DB.format("products_test")),
+    "notifications": ("NOTIFICATIONS_DATABASE_URL", DB.format("notifications_test")),
+    "orders": ("ORDERS_DATABASE_URL", DB.format("orders_test")),
+    "payments": ("PAYMENTS_DATABASE_URL", DB.format("payments_test")),
 }
 REDIS_URL = "redis://127.0.0.1:6379/2"  # 0 is `make run`'s, 1 the e2e cluster's
 

@@ -173,3 +173,23 @@ def test_a_reservation_arriving_after_its_release_takes_nothing(products):
     late = call(products, "reserve_stock", order_id, [{"product_id": product["id"], "quantity": 2}])
     assert late == {"order_id": order_id, "status": "released", "items": []}
     assert call(products, "get_product", product["id"])["stock"] == 4
+
+
+def test_get_products_returns_those_that_exist_and_caches_them(products, redis_client):
+    first = new_product(products)
+    second = new_product(products)
+    keys = [f"products:v1:{first['id']}", f"products:v1:{second['id']}"]
+    call(products, "get_product", first["id"])  # one cached already, one not
+    assert redis_client.get(keys[1]) is None
+
+    ids = [second["id"], 2_000_000_000, first["id"], second["id"]]
+    assert call(products, "get_products", ids) == {"items": [second, first]}
+    assert redis_client.get(keys[1]) is not None
+    assert call(products, "get_products", ids) == {"items": [second, first]}
+
+    call(products, "update_product", second["id"], {"name": "Renamed"})
+    renamed = call(products, "get_products", [second["id"]])["items"]
+    assert renamed == [{**second, "name": "Renamed"}]
+    assert call(products, "get_products", [2_000_000_000, 3_000_000_000]) == {"items": []}
+    with pytest.raises(InvalidInput):
+        call(products, "get_products", [])

@@ -1,6 +1,6 @@
 import pytest
 
-from chassis.config import env_float, env_int, load_config
+from chassis.config import env_float, env_int, load_config, setting
 from chassis.migrate import database_url
 from tests.conftest import ROOT
 
@@ -16,8 +16,19 @@ def test_service_configs_expand_placeholders_from_the_environment(monkeypatch):
 
 
 def test_a_config_without_the_service_database_says_so():
-    with pytest.raises(KeyError, match="orders"):
-        database_url(load_config(ROOT / "orders" / "config.yaml"), "orders")
+    config = load_config(ROOT / "orders" / "config.yaml")
+    with pytest.raises(KeyError, match="'gateway'"):
+        database_url(config, "gateway")
+
+
+def test_numeric_settings_from_a_service_config():
+    config = {"AS_INT": 3, "AS_TEXT": "2.5", "EMPTY": "", "BAD": "soon"}
+    assert setting(config, "AS_INT", 1.0) == 3.0
+    assert setting(config, "AS_TEXT", 1.0) == 2.5
+    assert setting(config, "EMPTY", 4) == 4
+    assert setting(config, "MISSING", 4) == 4
+    with pytest.raises(ValueError, match="BAD must be a number"):
+        setting(config, "BAD", 1)
 
 
 def test_numbers_from_the_environment(monkeypatch):

@@ -2,11 +2,13 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
 from nameko.exceptions import deserialize, serialize
 
 from gateway.app import create_app
 from gateway.auth import issue_token
 from gateway.config import Settings
+from gateway.idempotency import IdempotencyStore
 
 SETTINGS = Settings(jwt_secret="unit-test-secret-that-is-long-enough-for-hs256")
 
@@ -16,12 +18,26 @@ def remote(exc: Exception) -> Exception:
     return deserialize(serialize(exc))
 
 
+def remote_error(path: str, message: str, fields: dict | None = None) -> Exception:
+    """What nameko rebuilds for the service exception at dotted ``path``, as ``remote`` does,
+    without importing the service."""
+    return deserialize(
+        {
+            "exc_path": path,
+            "exc_type": path.rsplit(".", 1)[-1],
+            "exc_args": [message, fields or {}],
+            "value": message,
+        }
+    )
+
+
 class FakeRpc:
     """Stands in for the RPC pool: answers ``(service, method)`` with a handler, records calls."""
 
     def __init__(self) -> None:
         self.handlers: dict[tuple[str, str], Callable[..., Any]] = {}
         self.calls: list[tuple[str, str, tuple, dict]] = []
+        self.timeouts: dict[tuple[str, str], float] = {}
 
     def on(self, service: str, method: str, handler: Callable[..., Any]) -> None:
         self.handlers[(service, method)] = handler
@@ -29,6 +45,10 @@ class FakeRpc:
     def call(self, service: str, method: str, *args: Any, **kwargs: Any) -> Any:
         self.calls.append((service, method, args, kwargs))
         return self.handlers[(service, method)](*args, **kwargs)
+
+    def call_within(self, timeout: float, service: str, method: str, *args: Any, **kwargs: Any):
+        self.timeouts[(service, method)] = timeout
+        return self.call(service, method, *args, **kwargs)
 
 
 @pytest.fixture
@@ -44,9 +64,47 @@ def ready_rpc():
     return fake
 
 
+class FakeRedis:
+    """The few Redis commands the idempotency store uses, in memory; ``down`` makes each fail."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, str] = {}
+        self.expiry: dict[str, int] = {}
+        self.down = False
+
+    def _check(self) -> None:
+        if self.down:
+            raise redis.ConnectionError("Connection refused")
+
+    def set(self, name: str, value: str, nx: bool = False, ex: int | None = None) -> bool | None:
+        self._check()
+        if nx and name in self.data:
+            return None
+        self.data[name] = value
+        if ex is not None:
+            self.expiry[name] = ex
+        return True
+
+    def get(self, name: str) -> str | None:
+        self._check()
+        return self.data.get(name)
+
+    def delete(self, *names: str) -> int:
+        self._check()
+        return sum(self.data.pop(name, None) is not None for name in names)
+
+
 @pytest.fixture
-def app(rpc, ready_rpc):
-    return create_app(SETTINGS, rpc=rpc, ready_rpc=ready_rpc)
+def fake_redis():
+    return FakeRedis()
+
+
+@pytest.fixture
+def app(rpc, ready_rpc, fake_redis):
+    store = IdempotencyStore(
+        SETTINGS.redis_url, SETTINGS.idempotency_ttl, wait=0.3, client=fake_redis
+    )
+    return create_app(SETTINGS, rpc=rpc, ready_rpc=ready_rpc, idempotency=store)
 
 
 @pytest.fixture

@@ -1,0 +1,215 @@
+"""HTTP idempotency keys: a request retried with the same ``Idempotency-Key`` gets the first answer.
+
+Each key lives in Redis under ``idem:v1:{user_id}:{sha256(key)}``. The first request claims it
+(``SET NX``, marked in progress), runs, and stores its answer; a retry replays that answer, waits
+while the first is still running, or is refused if it is not the same request (method, path and
+body). Server errors are not stored, so the client may retry them.
+
+This layer only spares the services repeated work and gives every retry the same answer: the
+service behind it keeps its own key as well, so if Redis is unreachable the gateway answers
+without it (fail open) and still no order is made twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pybreaker
+import redis
+from flask import Response, current_app, request
+
+from chassis.resilience import LogStateChanges
+from gateway.errors import ApiError
+
+_log = logging.getLogger(__name__)
+
+OPENED = "redis unavailable: idempotency keys unused for %ss"
+CLOSED = "redis available again: idempotency keys in use"
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+IN_PROGRESS = "in_progress"
+DONE = "done"
+CLAIM_TTL = 60  # seconds: a claim outlives any request, and frees itself if its holder dies
+POLL_INTERVAL = (0.025, 0.05)  # seconds between two looks at a key still in progress
+REPLAYED_HEADERS = ("Location",)
+
+_VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+
+
+class Unavailable(Exception):
+    """Redis did not answer: go on without the idempotency layer."""
+
+
+def header_key() -> str | None:
+    """The request's ``Idempotency-Key``, or None without one; a 400 when it is malformed."""
+    value = request.headers.get(HEADER)
+    if value is None:
+        return None
+    if not _VALID_KEY.fullmatch(value):
+        raise ApiError(
+            400,
+            "invalid_input",
+            "Invalid input",
+            {HEADER: ["Must be 1 to 255 printable ASCII characters."]},
+        )
+    return value
+
+
+def fingerprint() -> str:
+    """What makes two requests the same: method, path and the body (canonical when JSON)."""
+    data = request.get_json(silent=True)
+    if data is None:
+        body = request.get_data()
+    else:
+        body = json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+    digest = hashlib.sha256(f"{request.method}\n{request.path}\n".encode())
+    digest.update(body)
+    return digest.hexdigest()
+
+
+def respond(view: Callable[[], Any]) -> Response:
+    """The response ``view`` leads to, an error handler's included, so it can be stored."""
+    app = current_app
+    try:
+        return app.make_response(view())
+    except Exception as exc:
+        return app.make_response(app.handle_user_exception(exc))
+
+
+class IdempotencyStore:
+    """Answers kept per (user, key). One per process; its Redis client is made on first use,
+    so each gunicorn worker opens its own connections after fork."""
+
+    def __init__(
+        self,
+        url: str,
+        ttl: int,
+        wait: float,
+        client: Any = None,
+        timeout: float = 0.5,
+    ) -> None:
+        self._url = url
+        self._ttl = ttl
+        self._wait = wait  # how long a retry waits for the first request to finish
+        self._timeout = timeout
+        self._client = client
+        self._lock = threading.Lock()
+        self._breaker = pybreaker.CircuitBreaker(
+            fail_max=3, reset_timeout=5, listeners=[LogStateChanges(_log, OPENED, CLOSED)]
+        )
+
+    def _redis(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = redis.Redis.from_url(
+                    self._url,
+                    socket_timeout=self._timeout,
+                    socket_connect_timeout=self._timeout,
+                    decode_responses=True,
+                )
+            return self._client
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self._breaker.call(getattr(self._redis(), method), *args, **kwargs)
+        except pybreaker.CircuitBreakerError as exc:
+            raise Unavailable(str(exc)) from None
+        except (redis.RedisError, OSError) as exc:
+            _log.warning("redis %s failed: %r", method, exc)
+            raise Unavailable(repr(exc)) from None
+
+    def once(self, user_id: int, key: str | None, view: Callable[[], Any]) -> Any:
+        """Answer with ``view`` once per ``key``; replay that answer to every retry."""
+        if key is None:
+            return view()
+        name = f"idem:v1:{user_id}:{hashlib.sha256(key.encode()).hexdigest()}"
+        fp = fingerprint()
+        try:
+            return self._claim_or_replay(name, fp, view)
+        except Unavailable:
+            _log.warning("idempotency store unavailable: answering without it")
+            return view()
+
+    def _claim_or_replay(self, name: str, fp: str, view: Callable[[], Any]) -> Response:
+        claim = json.dumps({"state": IN_PROGRESS, "fingerprint": fp})
+        deadline = time.monotonic() + self._wait
+        while True:
+            if self._call("set", name, claim, nx=True, ex=CLAIM_TTL):
+                return self._run(name, fp, view)
+            record = _decode(self._call("get", name))
+            if record is None:
+                continue  # released (or expired) since the SET: claim it again
+            if record["fingerprint"] != fp:
+                raise ApiError(
+                    422,
+                    "idempotency_key_reused",
+                    "This idempotency key was used for a different request",
+                    {HEADER: ["Already used for a different request."]},
+                )
+            if record["state"] == DONE:
+                return _replay(record)
+            if time.monotonic() >= deadline:
+                raise ApiError(
+                    409,
+                    "request_in_progress",
+                    "A request with this idempotency key is still in progress",
+                    {HEADER: ["A request with this key is still in progress."]},
+                    headers={"Retry-After": "1"},
+                )
+            time.sleep(random.uniform(*POLL_INTERVAL))
+
+    def _run(self, name: str, fp: str, view: Callable[[], Any]) -> Response:
+        kept = False
+        try:
+            response = respond(view)
+            kept = response.status_code < 500 and self._store(name, fp, response)
+            return response
+        finally:
+            # A server error, a timeout or a crash: forget the claim so the client may retry.
+            if not kept:
+                with contextlib.suppress(Unavailable):  # else the claim expires by itself
+                    self._call("delete", name)
+
+    def _store(self, name: str, fp: str, response: Response) -> bool:
+        record = {
+            "state": DONE,
+            "fingerprint": fp,
+            "status": response.status_code,
+            "body": response.get_data(as_text=True),
+            "headers": {h: response.headers[h] for h in REPLAYED_HEADERS if h in response.headers},
+        }
+        try:
+            self._call("set", name, json.dumps(record), ex=self._ttl)
+        except Unavailable:
+            return False
+        return True
+
+
+def _decode(raw: str | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        record = json.loads(raw)
+        if record["state"] in (IN_PROGRESS, DONE) and isinstance(record["fingerprint"], str):
+            return record
+    except (ValueError, KeyError, TypeError):
+        pass
+    _log.warning("unreadable idempotency record: answering without it")
+    raise Unavailable("unreadable record")
+
+
+def _replay(record: dict[str, Any]) -> Response:
+    headers = {**record.get("headers", {}), REPLAYED_HEADER: "true"}
+    return Response(
+        record["body"], status=record["status"], headers=headers, mimetype="application/json"
+    )

@@ -1,0 +1,3 @@
+from chassis.errors import InvalidInput
+
+__all__ = ["InvalidInput"]

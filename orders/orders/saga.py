@@ -1,0 +1,263 @@
+"""The orchestrator of the order saga (see ``orders.domain`` for the states).
+
+Each step is one idempotent call to another service followed by one transaction that records
+its outcome and moves ``step`` on — guarded by ``WHERE step = <the step we took>``, so two
+drivers of the same order (the request and the recovery loop, or two instances) never apply an
+outcome twice. A call that cannot be answered now (timeout, service down) leaves the order
+where it is, for the recovery loop to try again later.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from nameko.exceptions import RemoteError
+from sqlalchemy import delete, update
+
+from chassis.contracts.events import ORDER_CANCELLED, ORDER_CONFIRMED, ORDER_CREATED
+from chassis.resilience import within
+from orders import domain
+from orders.exceptions import UnknownProduct
+from orders.models import Order
+
+_log = logging.getLogger(__name__)
+
+
+class Postponed(Exception):
+    """The step could not be taken now; the order stays where it is."""
+
+
+def remote_type(exc: BaseException) -> str:
+    """The class name of a remote exception, however nameko rebuilt it."""
+    if isinstance(exc, RemoteError):
+        return str(exc.exc_type)
+    path = getattr(exc, "path", None)  # rebuilt by a process that registered the path
+    return path.rsplit(".", 1)[-1] if path else type(exc).__name__
+
+
+class Saga:
+    def __init__(
+        self,
+        db: Any,
+        outbox: Any,
+        products: Any,
+        payments: Any,
+        *,
+        call_timeout: float,
+        deadline: float,
+    ) -> None:
+        self.db = db
+        self.outbox = outbox
+        self.products = products
+        self.payments = payments
+        self.call_timeout = call_timeout
+        self.deadline = deadline  # seconds after which an unconfirmed order is given up
+
+    def run(self, order_id: str, budget: float | None = None, *, placing: bool = False) -> None:
+        """Drive the order until it is done, or a step must wait, or ``budget`` runs out.
+
+        ``placing`` is set while the client who placed the order waits for the answer: an
+        unknown product then removes the order and raises ``UnknownProduct`` instead of
+        cancelling it.
+        """
+        ends_at = None if budget is None else time.monotonic() + budget
+        for _ in range(len(domain.STEPS)):
+            with self.db.get_session() as session:
+                order = session.get(Order, order_id)
+                if order is None or order.step == domain.DONE:
+                    return
+                snapshot = _snapshot(order)
+            timeout = self.call_timeout
+            if ends_at is not None:
+                timeout = min(timeout, ends_at - time.monotonic())
+                if timeout <= 0.05:
+                    return
+            try:
+                self._expire_if_late(snapshot)
+                if snapshot["step"] == domain.RESERVE:
+                    self._reserve(snapshot, timeout, placing)
+                elif snapshot["step"] == domain.CHARGE:
+                    self._charge(snapshot, timeout)
+                else:
+                    self._compensate(snapshot, timeout)
+            except Postponed as exc:
+                _log.warning("order %s: %s step postponed: %s", order_id, snapshot["step"], exc)
+                self._postpone(order_id)
+                return
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _reserve(self, order: dict[str, Any], timeout: float, placing: bool) -> None:
+        items = [{"product_id": i["product_id"], "quantity": i["quantity"]} for i in order["items"]]
+        try:
+            reservation = self._call(self.products.reserve_stock, timeout, order["id"], items)
+        except _Refused as refused:
+            kind = remote_type(refused.error)
+            if kind == "ProductNotFound":
+                if placing:
+                    self._forget(order)
+                    raise UnknownProduct(
+                        "An item names a product that does not exist",
+                        {"items": [str(getattr(refused.error, "value", refused.error))]},
+                    ) from None
+                self._to_compensate(order, domain.UNKNOWN_PRODUCT)
+            elif kind == "OutOfStock":
+                self._to_compensate(order, domain.OUT_OF_STOCK)
+            else:
+                raise Postponed(f"reserve_stock: {refused.error}") from None
+            return
+        if reservation["status"] != "reserved":  # released already: a compensation came first
+            self._to_compensate(order, order["cancel_reason"] or domain.EXPIRED)
+            return
+        prices = {item["product_id"]: item["price_cents"] for item in reservation["items"]}
+        with self.db.get_session() as session:
+            moved = _move(session, order["id"], domain.RESERVE, step=domain.CHARGE)
+            if not moved:
+                return
+            row = session.get(Order, order["id"], populate_existing=True)
+            for item in row.items:
+                item.price_cents = prices[item.product_id]
+            row.total_cents = domain.total_cents(_items(row))
+            self.outbox.add(session, ORDER_CREATED, **_event(row))
+
+    def _charge(self, order: dict[str, Any], timeout: float) -> None:
+        try:
+            payment = self._call(
+                self.payments.charge,
+                timeout,
+                order["id"],
+                order["total_cents"],
+                order["payment_token"],
+                user_id=order["user_id"],
+            )
+        except _Refused as refused:
+            raise Postponed(f"charge: {refused.error}") from None
+        if payment["status"] in domain.CHARGE_REFUSALS:
+            self._to_compensate(order, domain.CHARGE_REFUSALS[payment["status"]])
+            return
+        if payment["status"] != "approved":
+            raise Postponed(f"charge answered {payment['status']!r}")
+        with self.db.get_session() as session:
+            now = datetime.now(UTC)
+            if _move(
+                session,
+                order["id"],
+                domain.CHARGE,
+                step=domain.DONE,
+                status=domain.CONFIRMED,
+                confirmed_at=now,
+            ):
+                row = session.get(Order, order["id"], populate_existing=True)
+                self.outbox.add(
+                    session, ORDER_CONFIRMED, confirmed_at=now.isoformat(), **_event(row)
+                )
+
+    def _compensate(self, order: dict[str, Any], timeout: float) -> None:
+        # Both calls, always: each is idempotent and leaves a tombstone, so a charge or a
+        # reservation still on its way (sent by an attempt that timed out) takes nothing.
+        try:
+            self._call(self.payments.refund, timeout, order["id"])
+            self._call(self.products.release_stock, timeout, order["id"])
+        except _Refused as refused:
+            raise Postponed(f"compensation: {refused.error}") from None
+        with self.db.get_session() as session:
+            if _move(
+                session,
+                order["id"],
+                domain.COMPENSATE,
+                step=domain.DONE,
+                status=domain.CANCELLED,
+                cancelled_at=datetime.now(UTC),
+            ):
+                row = session.get(Order, order["id"], populate_existing=True)
+                confirmed_at = row.confirmed_at.isoformat() if row.confirmed_at else None
+                self.outbox.add(
+                    session,
+                    ORDER_CANCELLED,
+                    reason=row.cancel_reason,
+                    confirmed_at=confirmed_at,
+                    **_event(row),
+                )
+
+    # -- transitions ---------------------------------------------------------------------
+
+    def _to_compensate(self, order: dict[str, Any], reason: str) -> None:
+        with self.db.get_session() as session:
+            _move(session, order["id"], order["step"], step=domain.COMPENSATE, cancel_reason=reason)
+
+    def _expire_if_late(self, order: dict[str, Any]) -> None:
+        late = datetime.now(UTC) - order["created_at"] > timedelta(seconds=self.deadline)
+        if late and order["step"] in (domain.RESERVE, domain.CHARGE):
+            self._to_compensate(order, domain.EXPIRED)
+            order.update(step=domain.COMPENSATE, cancel_reason=domain.EXPIRED)
+
+    def _forget(self, order: dict[str, Any]) -> None:
+        """Remove an order nothing was done for yet (its reservation was refused)."""
+        with self.db.get_session() as session:
+            session.execute(
+                delete(Order).where(Order.id == order["id"], Order.step == domain.RESERVE)
+            )
+
+    def _postpone(self, order_id: str) -> None:
+        with self.db.get_session() as session:
+            row = session.get(Order, order_id)
+            if row is not None and row.step != domain.DONE:
+                row.attempts += 1
+                delay = domain.retry_delay(row.attempts)
+                row.lease_until = datetime.now(UTC) + timedelta(seconds=delay)
+
+    def _call(self, method: Any, timeout: float, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return within(timeout, method, *args, **kwargs)
+        except Exception as exc:  # a timeout, a broker error, or the other side's answer
+            raise _Refused(exc) from exc
+
+
+class _Refused(Exception):
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _move(session: Any, order_id: str, from_step: str, **values: Any) -> bool:
+    """Record a transition if the order still stands at ``from_step``; False otherwise."""
+    moved = session.execute(
+        update(Order)
+        .where(Order.id == order_id, Order.step == from_step)
+        .values(**values)
+        .returning(Order.id)
+    ).first()
+    return moved is not None
+
+
+def _items(order: Order) -> list[dict[str, Any]]:
+    return [
+        {"product_id": i.product_id, "quantity": i.quantity, "price_cents": i.price_cents}
+        for i in order.items
+    ]
+
+
+def _snapshot(order: Order) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "user_id": order.user_id,
+        "step": order.step,
+        "status": order.status,
+        "cancel_reason": order.cancel_reason,
+        "payment_token": order.payment_token,
+        "total_cents": order.total_cents,
+        "created_at": order.created_at,
+        "items": _items(order),
+    }
+
+
+def _event(order: Order) -> dict[str, Any]:
+    return {
+        "order_id": order.id,
+        "user_id": order.user_id,
+        "items": _items(order),
+        "total_cents": order.total_cents or 0,
+    }

@@ -1,0 +1,146 @@
+"""The sales read model: a projection of ``order_confirmed`` and ``order_cancelled``.
+
+    python -m orders.sales rebuild      # recompute it from the orders table
+
+Each order is counted at most once and taken out at most once (``sales_applied``), whatever
+order its events arrive in; a rebuild recomputes ``sales_applied`` too, so events still in
+flight when it ran change nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Date, cast, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from orders import domain
+from orders.models import Order, OrderItem, SalesApplied, SalesDaily
+
+
+def sales_day(confirmed_at: str | datetime) -> date:
+    """Sales count on the UTC day of the confirmation, cancellations included."""
+    moment = datetime.fromisoformat(confirmed_at) if isinstance(confirmed_at, str) else confirmed_at
+    return moment.astimezone(UTC).date()
+
+
+def count_confirmed(session: Session, event: dict[str, Any]) -> bool:
+    day = sales_day(event["confirmed_at"])
+    claimed = session.execute(
+        pg_insert(SalesApplied)
+        .values(order_id=event["order_id"], day=day, counted=True)
+        .on_conflict_do_nothing()
+        .returning(SalesApplied.order_id)
+    ).first()
+    if claimed is None:  # counted already, or its cancellation came first
+        return False
+    _add(session, day, event["items"], sign=1)
+    return True
+
+
+def take_back_cancelled(session: Session, event: dict[str, Any]) -> bool:
+    if not event.get("confirmed_at"):
+        return False  # never confirmed: never counted
+    day = sales_day(event["confirmed_at"])
+    undone = session.execute(
+        update(SalesApplied)
+        .where(SalesApplied.order_id == event["order_id"], SalesApplied.counted.is_(True))
+        .values(counted=False)
+        .returning(SalesApplied.order_id)
+    ).first()
+    if undone is not None:
+        _add(session, day, event["items"], sign=-1)
+        return True
+    # The cancellation overtook the confirmation: mark the order so it is never counted.
+    session.execute(
+        pg_insert(SalesApplied)
+        .values(order_id=event["order_id"], day=day, counted=False)
+        .on_conflict_do_nothing()
+    )
+    return False
+
+
+def _add(session: Session, day: date, items: list[dict[str, Any]], sign: int) -> None:
+    for item in items:
+        units = sign * item["quantity"]
+        revenue = sign * item["quantity"] * item["price_cents"]
+        statement = pg_insert(SalesDaily).values(
+            day=day, product_id=item["product_id"], units=units, revenue_cents=revenue
+        )
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[SalesDaily.day, SalesDaily.product_id],
+                set_={
+                    "units": SalesDaily.units + statement.excluded.units,
+                    "revenue_cents": SalesDaily.revenue_cents + statement.excluded.revenue_cents,
+                },
+            )
+        )
+
+
+def report(session: Session, date_from: date, date_to: date) -> list[SalesDaily]:
+    return list(
+        session.scalars(
+            select(SalesDaily)
+            .where(SalesDaily.day.between(date_from, date_to), SalesDaily.units != 0)
+            .order_by(SalesDaily.day, SalesDaily.product_id)
+        )
+    )
+
+
+def rebuild(session: Session) -> int:
+    """Recompute the read model from the orders themselves; returns the rows written."""
+    session.execute(select(func.pg_advisory_xact_lock(7_412_002)))
+    session.execute(delete(SalesDaily))
+    session.execute(delete(SalesApplied))
+    day = cast(func.timezone("UTC", Order.confirmed_at), Date)
+    session.execute(
+        insert(SalesApplied).from_select(
+            ["order_id", "day", "counted"],
+            select(Order.id, day, Order.status == domain.CONFIRMED).where(
+                Order.confirmed_at.is_not(None)
+            ),
+        )
+    )
+    rows = session.execute(
+        insert(SalesDaily)
+        .from_select(
+            ["day", "product_id", "units", "revenue_cents"],
+            select(
+                day,
+                OrderItem.product_id,
+                func.sum(OrderItem.quantity),
+                func.sum(OrderItem.quantity * OrderItem.price_cents),
+            )
+            .join(Order, Order.id == OrderItem.order_id)
+            .where(Order.status == domain.CONFIRMED)
+            .group_by(day, OrderItem.product_id),
+        )
+        .returning(SalesDaily.product_id)
+    ).all()
+    return len(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from sqlalchemy import create_engine
+
+    from chassis.config import load_config
+    from chassis.migrate import database_url, service_root
+
+    parser = argparse.ArgumentParser(description="The sales read model of the orders service.")
+    parser.add_argument("command", choices=["rebuild"])
+    parser.add_argument("--config", help="config file (default: orders/config.yaml)")
+    args = parser.parse_args(argv)
+    config = load_config(args.config or service_root("orders") / "config.yaml")
+    engine = create_engine(database_url(config, "orders"))
+    with Session(engine) as session, session.begin():
+        written = rebuild(session)
+    engine.dispose()
+    print(f"sales read model rebuilt: {written} (day, product) rows")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+import time
+from types import SimpleNamespace
+
+import pytest
+from nameko.exceptions import RpcTimeout
+
+from gateway.rpc import PoolExhausted, RpcPool
+
+
+class FakeClient:
+    """A started ClusterRpcProxy, as far as the pool looks into it."""
+
+    def __init__(self, method):
+        self._reply_listener = SimpleNamespace(queue_consumer=SimpleNamespace(timeout=None))
+        self._proxy = {"products": SimpleNamespace(get_products=method)}
+        self.stopped = False
+
+    def stop(self):
+        self.stopped = True
+
+
+@pytest.fixture
+def started(monkeypatch):
+    """The pool's clients, each answering with ``started.method``."""
+    clients = []
+
+    def start(pool):
+        client = FakeClient(lambda *args: started.method(client, *args))
+        clients.append(client)
+        return client
+
+    monkeypatch.setattr(RpcPool, "_start", start)
+    started = SimpleNamespace(clients=clients, method=None)
+    return started
+
+
+def deadline(client, *args):
+    return client._reply_listener.queue_consumer.timeout
+
+
+def test_call_within_shortens_one_calls_deadline_only(started):
+    pool = RpcPool("amqp://unused", size=2, timeout=5.0)
+    started.method = deadline
+    assert pool.call_within(0.5, "products", "get_products", [1]) == 0.5
+    assert pool.call("products", "get_products", [1]) == 5.0
+    assert len(started.clients) == 1  # the same client, lent twice
+
+
+def test_a_client_that_timed_out_is_thrown_away(started):
+    pool = RpcPool("amqp://unused", size=1, timeout=5.0)
+
+    def late(client, *args):
+        raise RpcTimeout(0.5)
+
+    started.method = late
+    with pytest.raises(RpcTimeout):
+        pool.call_within(0.5, "products", "get_products", [1])
+    started.method = deadline
+    assert pool.call("products", "get_products", [1]) == 5.0
+    first, second = started.clients
+    assert first.stopped and not second.stopped
+
+
+def test_call_within_waits_no_longer_than_its_timeout_for_a_free_client(started):
+    pool = RpcPool("amqp://unused", size=1, timeout=5.0)
+    with pool.proxy():
+        began = time.monotonic()
+        with pytest.raises(PoolExhausted):
+            pool.call_within(0.05, "products", "get_products", [1])
+        assert time.monotonic() - began < 1
