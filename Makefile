@@ -29,8 +29,8 @@ run: install stack ## the whole cluster in the foreground; Ctrl-C stops it
 test: install stack lint ## everything: lint, unit, integration and e2e tests
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
-test-unit: install ## unit tests only (no servers needed)
-	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+test-unit: install ## unit and contract tests only (no servers needed)
+	$(PY) -m pytest tests/unit tests/contract $(PYTEST_ARGS)
 
 test-integration: install stack
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)

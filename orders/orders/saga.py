@@ -101,7 +101,7 @@ class Saga:
                     self._forget(order)
                     raise UnknownProduct(
                         "An item names a product that does not exist",
-                        {"items": [str(getattr(refused.error, "value", refused.error))]},
+                        {"items": self._unknown_products(order, timeout)},
                     ) from None
                 self._to_compensate(order, domain.UNKNOWN_PRODUCT)
             elif kind == "OutOfStock":
@@ -122,6 +122,19 @@ class Saga:
                 item.price_cents = prices[item.product_id]
             row.total_cents = domain.total_cents(_items(row))
             self.outbox.add(session, ORDER_CREATED, **_event(row))
+
+    def _unknown_products(
+        self, order: dict[str, Any], timeout: float
+    ) -> dict[str, list[str]] | list[str]:
+        """Which of the order's products do not exist, keyed by product id (as ``OutOfStock``
+        names its items); a single general message when products cannot tell now."""
+        wanted = [item["product_id"] for item in order["items"]]
+        try:
+            found = self._call(self.products.get_products, timeout, wanted)
+        except _Refused:
+            return ["An item names an unknown product."]
+        known = {product["id"] for product in found["items"]}
+        return {str(pid): ["Unknown product."] for pid in wanted if pid not in known}
 
     def _charge(self, order: dict[str, Any], timeout: float) -> None:
         try:

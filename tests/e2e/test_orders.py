@@ -141,6 +141,24 @@ def test_a_declined_payment_gives_everything_back(api, admin, cluster_env):
     assert approved_charges(cluster_env, [order["id"]]) == 0
 
 
+def test_bad_orders_are_refused_and_leave_nothing_behind(api, admin, customer):
+    item = new_product(admin, stock=5)
+
+    def order(items, token="tok_visa"):
+        return customer.post("/api/v1/orders", json={"items": items, "payment_token": token})
+
+    unknown = order(
+        [{"product_id": item["id"], "quantity": 1}, {"product_id": 2_000_000_000, "quantity": 1}]
+    )
+    assert unknown.status_code == 422, unknown.text
+    assert unknown.json()["fields"] == {"items": {"2000000000": ["Unknown product."]}}
+    assert order([]).status_code == 400
+    assert order([{"product_id": item["id"], "quantity": 0}]).status_code == 400
+    assert order([{"product_id": item["id"], "quantity": 1}], token=" ").status_code == 400
+    assert customer.get("/api/v1/orders").json()["total"] == 0
+    assert stock_of(api, item["id"]) == 5
+
+
 def test_a_customer_places_reads_and_cancels_an_order(api, admin, customer):
     item = new_product(admin, stock=5, price_cents=500)
     order = place(customer, [{"product_id": item["id"], "quantity": 2}])
