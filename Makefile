@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install stack migrate run test test-unit test-integration test-e2e lint format typecheck clean
+.PHONY: help install stack migrate run test test-unit test-integration test-e2e bench chaos lint format typecheck clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -37,6 +37,12 @@ test-integration: install stack
 
 test-e2e: install stack
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+bench: install ## load benchmark against the cluster `make run` started (about two minutes)
+	$(PY) -m bench.run $(BENCH_ARGS)
+
+chaos: install ## orders under kill -9 and server restarts, then the account (needs `make run`)
+	$(PY) -m bench.chaos --orders $(or $(ORDERS),1000)
 
 lint: install ## ruff (lint + format check) and mypy
 	$(VENV)/bin/ruff check .

@@ -7,6 +7,7 @@ changes only by adding optional fields; consumers ignore fields they do not know
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -118,6 +119,11 @@ SOURCES: dict[str, str] = {
 }
 
 
+@functools.cache
+def _instance(event_type: str) -> EventSchema:
+    return SCHEMAS[event_type]()
+
+
 def make_event(event_type: str, **payload: Any) -> dict[str, Any]:
     """Build an event payload with a fresh id, validated against its contract."""
     body = {
@@ -125,7 +131,7 @@ def make_event(event_type: str, **payload: Any) -> dict[str, Any]:
         "occurred_at": datetime.now(UTC).isoformat(),
         **payload,
     }
-    errors = SCHEMAS[event_type]().validate(body)
+    errors = _instance(event_type).validate(body)
     if errors:
         raise ValueError(f"{event_type} breaks its contract: {errors}")
     return body
@@ -138,7 +144,7 @@ def parse_event(event_type: str, body: Any) -> dict[str, Any]:
     """
     if not isinstance(body, dict):
         raise InvalidInput(f"{event_type} is not an object", {"_schema": ["Expected an object."]})
-    schema = SCHEMAS[event_type]()
+    schema = _instance(event_type)
     errors = schema.validate(body)
     if errors:
         raise InvalidInput(f"{event_type} breaks its contract", errors)

@@ -59,6 +59,7 @@ class Cluster:
         self.host = os.environ.get("GATEWAY_HOST", "127.0.0.1")
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.restarts: dict[str, list[float]] = {}
+        self.restart_due: dict[str, float] = {}
         self.pids = run_dir / "pids"
         self.pids.mkdir(parents=True, exist_ok=True)
         self.env = dict(os.environ)
@@ -135,18 +136,24 @@ class Cluster:
             )
 
     def supervise(self) -> None:
-        """Restart a service that died, as an operator's supervisor (systemd, Kubernetes) would;
-        give up when one keeps dying (5 restarts within a minute)."""
+        """Restart a service that died, as an operator's supervisor (systemd, Kubernetes) would:
+        at once the first time, then backing off up to 10 s while it keeps dying (the broker
+        may be down); give up when it died 20 times within five minutes."""
+        now = time.monotonic()
         for name in list(self.procs):
             code = self.procs[name].poll()
-            if code is None:
+            if code is None or self.restart_due.get(name, 0) > now:
                 continue
-            now = time.monotonic()
-            recent = [t for t in self.restarts.get(name, []) if now - t < 60] + [now]
-            self.restarts[name] = recent
-            if name not in SERVICES or len(recent) > 5:
-                self.check_alive(name)
-            log(f"  ! {name} exited with {code}: restarting it")
+            if name not in self.restart_due:
+                recent = [t for t in self.restarts.get(name, []) if now - t < 300] + [now]
+                self.restarts[name] = recent
+                if name not in SERVICES or len(recent) > 20:
+                    self.check_alive(name)
+                lately = len([t for t in recent if now - t < 60])
+                self.restart_due[name] = now + min(0.5 * 2 ** (lately - 1) - 0.5, 10.0)
+                log(f"  ! {name} exited with {code}: restarting it")
+                continue
+            del self.restart_due[name]
             self.start_service(name)
 
     def wait_for_services(self) -> None:

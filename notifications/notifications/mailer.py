@@ -30,14 +30,49 @@ class MailRejected(MailError):
     """The mail server refused this message; others may still go through."""
 
 
+class Connections:
+    """A few open SMTP sessions, reused from one message to the next: connecting and greeting
+    cost more than a message does. A session is used by one green thread at a time."""
+
+    def __init__(self, host: str, port: int, timeout: float, keep: int = 4) -> None:
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.keep = keep
+        self._idle: list[smtplib.SMTP] = []
+
+    def take(self) -> tuple[smtplib.SMTP, bool]:
+        """An open session, and whether it was used before (it may have gone stale)."""
+        if self._idle:
+            return self._idle.pop(), True
+        return smtplib.SMTP(self.host, self.port, timeout=self.timeout), False
+
+    def give_back(self, smtp: smtplib.SMTP) -> None:
+        if len(self._idle) < self.keep:
+            self._idle.append(smtp)
+        else:
+            self.discard(smtp, polite=True)
+
+    @staticmethod
+    def discard(smtp: smtplib.SMTP, polite: bool = False) -> None:
+        try:
+            smtp.quit() if polite else smtp.close()
+        except (OSError, smtplib.SMTPException):
+            smtp.close()
+
+    def close(self) -> None:
+        while self._idle:
+            self.discard(self._idle.pop(), polite=True)
+
+
 class MailClient:
     """What a worker sees: ``send`` hands one message to the SMTP server, or raises."""
 
-    def __init__(self, host: str, port: int, sender: str, timeout: float) -> None:
-        self.host = host
-        self.port = port
+    def __init__(self, connections: Connections, sender: str) -> None:
+        self.connections = connections
+        self.host = connections.host
+        self.port = connections.port
         self.sender = sender
-        self.timeout = timeout
 
     def send(
         self, to: str, subject: str, body: str, *, name: str = "", reference: str | None = None
@@ -53,18 +88,32 @@ class MailClient:
         if reference:
             message["Message-ID"] = message_id(reference, self.sender)
         message.set_content(body)
-        try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+        for _ in range(2):  # a session kept open may have been closed by the server meanwhile
+            try:
+                smtp, reused = self.connections.take()
+            except OSError as exc:
+                raise MailUnavailable(f"{self.host}:{self.port}: {exc}") from exc
+            try:
                 smtp.send_message(message)
-        except (
-            smtplib.SMTPRecipientsRefused,
-            smtplib.SMTPSenderRefused,
-            smtplib.SMTPDataError,
-            smtplib.SMTPNotSupportedError,
-        ) as exc:
-            raise MailRejected(f"{type(exc).__name__}: {exc}") from exc
-        except OSError as exc:  # refused, timed out, disconnected (SMTPException is an OSError)
-            raise MailUnavailable(f"{self.host}:{self.port}: {type(exc).__name__}: {exc}") from exc
+            except (
+                smtplib.SMTPRecipientsRefused,
+                smtplib.SMTPSenderRefused,
+                smtplib.SMTPDataError,
+                smtplib.SMTPNotSupportedError,
+            ) as exc:
+                self.connections.discard(smtp)
+                raise MailRejected(f"{type(exc).__name__}: {exc}") from exc
+            except OSError as exc:  # disconnected, timed out (SMTPException is an OSError)
+                self.connections.discard(smtp)
+                if reused:  # the others kept open are likely stale too: start afresh
+                    self.connections.close()
+                    continue
+                raise MailUnavailable(
+                    f"{self.host}:{self.port}: {type(exc).__name__}: {exc}"
+                ) from exc
+            self.connections.give_back(smtp)
+            return
+        raise MailUnavailable(f"{self.host}:{self.port}: the connection keeps dropping")
 
 
 class Mailer(DependencyProvider):
@@ -74,6 +123,13 @@ class Mailer(DependencyProvider):
         self.port = setting(config, "SMTP_PORT", 1025)
         self.sender = str(config.get("MAIL_FROM") or "shop@example.com")
         self.timeout = setting(config, "SMTP_TIMEOUT", 5.0)
+        self.connections = Connections(self.host, self.port, self.timeout)
+
+    def stop(self) -> None:
+        self.connections.close()
+
+    def kill(self) -> None:
+        self.connections.close()
 
     def get_dependency(self, worker_ctx: Any) -> MailClient:
-        return MailClient(self.host, self.port, self.sender, self.timeout)
+        return MailClient(self.connections, self.sender)

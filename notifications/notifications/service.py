@@ -22,7 +22,7 @@ from chassis.contracts.events import (
 )
 from chassis.inbox import Inbox, event_handler
 from chassis.resilience import within
-from chassis.schemas import load
+from chassis.schemas import dump, load
 from chassis.timers import timer
 from notifications import domain, schemas
 from notifications.mailer import Mailer, MailUnavailable
@@ -105,7 +105,7 @@ class NotificationsService(health.PingMixin):
     @rpc
     def list_notifications(self, user_id: int, offset: int = 0, limit: int = 20) -> dict[str, Any]:
         page = load(
-            schemas.NotificationsPage(), {"user_id": user_id, "offset": offset, "limit": limit}
+            schemas.NotificationsPage, {"user_id": user_id, "offset": offset, "limit": limit}
         )
         mine = Notification.user_id == page["user_id"]
         with self.db.get_session() as session:
@@ -117,7 +117,7 @@ class NotificationsService(health.PingMixin):
                 .offset(page["offset"])
                 .limit(page["limit"])
             )
-            items = schemas.Notification(many=True).dump(rows)
+            items = dump(schemas.Notification, rows, many=True)
         return {"items": items, "total": total, "offset": page["offset"], "limit": page["limit"]}
 
     def _notify(

@@ -21,7 +21,7 @@ from chassis.contracts.events import ORDER_CANCELLED, ORDER_CONFIRMED, ORDER_CRE
 from chassis.resilience import within
 from orders import domain
 from orders.exceptions import UnknownProduct
-from orders.models import Order
+from orders.models import Order, OrderItem
 
 _log = logging.getLogger(__name__)
 
@@ -56,41 +56,60 @@ class Saga:
         self.call_timeout = call_timeout
         self.deadline = deadline  # seconds after which an unconfirmed order is given up
 
-    def run(self, order_id: str, budget: float | None = None, *, placing: bool = False) -> None:
-        """Drive the order until it is done, or a step must wait, or ``budget`` runs out.
+    def run(
+        self,
+        order_id: str,
+        budget: float | None = None,
+        *,
+        placing: bool = False,
+        order: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Drive the order until it is done, or a step must wait, or ``budget`` runs out;
+        returns the order as it then stands (None when it does not exist).
 
-        ``placing`` is set while the client who placed the order waits for the answer: an
-        unknown product then removes the order and raises ``UnknownProduct`` instead of
-        cancelling it.
+        ``order`` is the order as its caller just wrote it, which spares reading it back: each
+        step hands the next one the order as it left it, and the database is read again only
+        when a transition finds that another driver moved the order first. ``placing`` is set
+        while the client who placed the order waits for the answer: an unknown product then
+        removes the order and raises ``UnknownProduct`` instead of cancelling it.
         """
         ends_at = None if budget is None else time.monotonic() + budget
-        for _ in range(len(domain.STEPS)):
-            with self.db.get_session() as session:
-                order = session.get(Order, order_id)
-                if order is None or order.step == domain.DONE:
-                    return
-                snapshot = _snapshot(order)
+        for _ in range(2 * len(domain.STEPS)):
+            if order is None:
+                order = self.load(order_id)
+            if order is None or order["step"] == domain.DONE:
+                return order
             timeout = self.call_timeout
             if ends_at is not None:
                 timeout = min(timeout, ends_at - time.monotonic())
                 if timeout <= 0.05:
-                    return
+                    return order
+            step = order["step"]
             try:
-                self._expire_if_late(snapshot)
-                if snapshot["step"] == domain.RESERVE:
-                    self._reserve(snapshot, timeout, placing)
-                elif snapshot["step"] == domain.CHARGE:
-                    self._charge(snapshot, timeout)
+                if self._is_late(order):
+                    order = self._to_compensate(order, domain.EXPIRED)
+                elif order["step"] == domain.RESERVE:
+                    order = self._reserve(order, timeout, placing)
+                elif order["step"] == domain.CHARGE:
+                    order = self._charge(order, timeout)
                 else:
-                    self._compensate(snapshot, timeout)
+                    order = self._compensate(order, timeout)
             except Postponed as exc:
-                _log.warning("order %s: %s step postponed: %s", order_id, snapshot["step"], exc)
+                _log.warning("order %s: %s step postponed: %s", order_id, step, exc)
                 self._postpone(order_id)
-                return
+                return self.load(order_id)
+        return order
 
-    # -- steps ---------------------------------------------------------------------------
+    def load(self, order_id: str) -> dict[str, Any] | None:
+        with self.db.get_session() as session:
+            row = session.get(Order, order_id)
+            return None if row is None else _snapshot(row)
 
-    def _reserve(self, order: dict[str, Any], timeout: float, placing: bool) -> None:
+    # -- steps: each returns the order as it left it, or None when another driver moved it
+
+    def _reserve(
+        self, order: dict[str, Any], timeout: float, placing: bool
+    ) -> dict[str, Any] | None:
         items = [{"product_id": i["product_id"], "quantity": i["quantity"]} for i in order["items"]]
         try:
             reservation = self._call(self.products.reserve_stock, timeout, order["id"], items)
@@ -103,25 +122,78 @@ class Saga:
                         "An item names a product that does not exist",
                         {"items": self._unknown_products(order, timeout)},
                     ) from None
-                self._to_compensate(order, domain.UNKNOWN_PRODUCT)
-            elif kind == "OutOfStock":
-                self._to_compensate(order, domain.OUT_OF_STOCK)
-            else:
-                raise Postponed(f"reserve_stock: {refused.error}") from None
-            return
+                return self._to_compensate(order, domain.UNKNOWN_PRODUCT)
+            if kind == "OutOfStock":
+                return self._to_compensate(order, domain.OUT_OF_STOCK)
+            raise Postponed(f"reserve_stock: {refused.error}") from None
         if reservation["status"] != "reserved":  # released already: a compensation came first
-            self._to_compensate(order, order["cancel_reason"] or domain.EXPIRED)
-            return
+            return self._to_compensate(order, order["cancel_reason"] or domain.EXPIRED)
         prices = {item["product_id"]: item["price_cents"] for item in reservation["items"]}
+        priced = [{**item, "price_cents": prices[item["product_id"]]} for item in order["items"]]
+        total = domain.total_cents(priced)
         with self.db.get_session() as session:
-            moved = _move(session, order["id"], domain.RESERVE, step=domain.CHARGE)
-            if not moved:
-                return
-            row = session.get(Order, order["id"], populate_existing=True)
-            for item in row.items:
-                item.price_cents = prices[item.product_id]
-            row.total_cents = domain.total_cents(_items(row))
-            self.outbox.add(session, ORDER_CREATED, **_event(row))
+            if not _move(
+                session, order["id"], domain.RESERVE, step=domain.CHARGE, total_cents=total
+            ):
+                return None
+            for item in priced:
+                session.execute(
+                    update(OrderItem)
+                    .where(
+                        OrderItem.order_id == order["id"],
+                        OrderItem.product_id == item["product_id"],
+                    )
+                    .values(price_cents=item["price_cents"])
+                )
+            order = {**order, "step": domain.CHARGE, "items": priced, "total_cents": total}
+            self.outbox.add(session, ORDER_CREATED, **_event(order))
+        return order
+
+    def _charge(self, order: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+        try:
+            payment = self._call(
+                self.payments.charge,
+                timeout,
+                order["id"],
+                order["total_cents"],
+                order["payment_token"],
+                user_id=order["user_id"],
+            )
+        except _Refused as refused:
+            raise Postponed(f"charge: {refused.error}") from None
+        if payment["status"] in domain.CHARGE_REFUSALS:
+            return self._to_compensate(order, domain.CHARGE_REFUSALS[payment["status"]])
+        if payment["status"] != "approved":
+            raise Postponed(f"charge answered {payment['status']!r}")
+        now = datetime.now(UTC)
+        done = {"step": domain.DONE, "status": domain.CONFIRMED, "confirmed_at": now}
+        with self.db.get_session() as session:
+            if not _move(session, order["id"], domain.CHARGE, **done):
+                return None
+            self.outbox.add(session, ORDER_CONFIRMED, confirmed_at=now.isoformat(), **_event(order))
+        return {**order, **done}
+
+    def _compensate(self, order: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+        # Both calls, always: each is idempotent and leaves a tombstone, so a charge or a
+        # reservation still on its way (sent by an attempt that timed out) takes nothing.
+        try:
+            self._call(self.payments.refund, timeout, order["id"])
+            self._call(self.products.release_stock, timeout, order["id"])
+        except _Refused as refused:
+            raise Postponed(f"compensation: {refused.error}") from None
+        done = {"step": domain.DONE, "status": domain.CANCELLED, "cancelled_at": datetime.now(UTC)}
+        with self.db.get_session() as session:
+            if not _move(session, order["id"], domain.COMPENSATE, **done):
+                return None
+            confirmed_at = order["confirmed_at"]
+            self.outbox.add(
+                session,
+                ORDER_CANCELLED,
+                reason=order["cancel_reason"],
+                confirmed_at=confirmed_at.isoformat() if confirmed_at else None,
+                **_event(order),
+            )
+        return {**order, **done}
 
     def _unknown_products(
         self, order: dict[str, Any], timeout: float
@@ -136,76 +208,19 @@ class Saga:
         known = {product["id"] for product in found["items"]}
         return {str(pid): ["Unknown product."] for pid in wanted if pid not in known}
 
-    def _charge(self, order: dict[str, Any], timeout: float) -> None:
-        try:
-            payment = self._call(
-                self.payments.charge,
-                timeout,
-                order["id"],
-                order["total_cents"],
-                order["payment_token"],
-                user_id=order["user_id"],
-            )
-        except _Refused as refused:
-            raise Postponed(f"charge: {refused.error}") from None
-        if payment["status"] in domain.CHARGE_REFUSALS:
-            self._to_compensate(order, domain.CHARGE_REFUSALS[payment["status"]])
-            return
-        if payment["status"] != "approved":
-            raise Postponed(f"charge answered {payment['status']!r}")
-        with self.db.get_session() as session:
-            now = datetime.now(UTC)
-            if _move(
-                session,
-                order["id"],
-                domain.CHARGE,
-                step=domain.DONE,
-                status=domain.CONFIRMED,
-                confirmed_at=now,
-            ):
-                row = session.get(Order, order["id"], populate_existing=True)
-                self.outbox.add(
-                    session, ORDER_CONFIRMED, confirmed_at=now.isoformat(), **_event(row)
-                )
-
-    def _compensate(self, order: dict[str, Any], timeout: float) -> None:
-        # Both calls, always: each is idempotent and leaves a tombstone, so a charge or a
-        # reservation still on its way (sent by an attempt that timed out) takes nothing.
-        try:
-            self._call(self.payments.refund, timeout, order["id"])
-            self._call(self.products.release_stock, timeout, order["id"])
-        except _Refused as refused:
-            raise Postponed(f"compensation: {refused.error}") from None
-        with self.db.get_session() as session:
-            if _move(
-                session,
-                order["id"],
-                domain.COMPENSATE,
-                step=domain.DONE,
-                status=domain.CANCELLED,
-                cancelled_at=datetime.now(UTC),
-            ):
-                row = session.get(Order, order["id"], populate_existing=True)
-                confirmed_at = row.confirmed_at.isoformat() if row.confirmed_at else None
-                self.outbox.add(
-                    session,
-                    ORDER_CANCELLED,
-                    reason=row.cancel_reason,
-                    confirmed_at=confirmed_at,
-                    **_event(row),
-                )
-
     # -- transitions ---------------------------------------------------------------------
 
-    def _to_compensate(self, order: dict[str, Any], reason: str) -> None:
+    def _to_compensate(self, order: dict[str, Any], reason: str) -> dict[str, Any] | None:
         with self.db.get_session() as session:
-            _move(session, order["id"], order["step"], step=domain.COMPENSATE, cancel_reason=reason)
+            if not _move(
+                session, order["id"], order["step"], step=domain.COMPENSATE, cancel_reason=reason
+            ):
+                return None
+        return {**order, "step": domain.COMPENSATE, "cancel_reason": reason}
 
-    def _expire_if_late(self, order: dict[str, Any]) -> None:
+    def _is_late(self, order: dict[str, Any]) -> bool:
         late = datetime.now(UTC) - order["created_at"] > timedelta(seconds=self.deadline)
-        if late and order["step"] in (domain.RESERVE, domain.CHARGE):
-            self._to_compensate(order, domain.EXPIRED)
-            order.update(step=domain.COMPENSATE, cancel_reason=domain.EXPIRED)
+        return late and order["step"] in (domain.RESERVE, domain.CHARGE)
 
     def _forget(self, order: dict[str, Any]) -> None:
         """Remove an order nothing was done for yet (its reservation was refused)."""
@@ -254,6 +269,7 @@ def _items(order: Order) -> list[dict[str, Any]]:
 
 
 def _snapshot(order: Order) -> dict[str, Any]:
+    """The order as a plain dict: what the saga carries from one step to the next."""
     return {
         "id": order.id,
         "user_id": order.user_id,
@@ -263,14 +279,15 @@ def _snapshot(order: Order) -> dict[str, Any]:
         "payment_token": order.payment_token,
         "total_cents": order.total_cents,
         "created_at": order.created_at,
+        "confirmed_at": order.confirmed_at,
         "items": _items(order),
     }
 
 
-def _event(order: Order) -> dict[str, Any]:
+def _event(order: dict[str, Any]) -> dict[str, Any]:
     return {
-        "order_id": order.id,
-        "user_id": order.user_id,
-        "items": _items(order),
-        "total_cents": order.total_cents or 0,
+        "order_id": order["id"],
+        "user_id": order["user_id"],
+        "items": order["items"],
+        "total_cents": order["total_cents"] or 0,
     }

@@ -18,7 +18,7 @@ from chassis.config import setting
 from chassis.contracts.events import ORDER_CANCELLED, ORDER_CONFIRMED, SOURCES, parse_event
 from chassis.inbox import Inbox, event_handler
 from chassis.outbox import Outbox
-from chassis.schemas import load
+from chassis.schemas import dump, load
 from chassis.timers import timer
 from orders import domain, sales, schemas
 from orders.exceptions import IdempotencyKeyReused, OrderNotCancellable, OrderNotFound
@@ -55,7 +55,7 @@ class OrdersService(health.PingMixin):
         ``(user_id, idempotency_key)``.
         """
         data = load(
-            schemas.NewOrder(),
+            schemas.NewOrder,
             {
                 "user_id": user_id,
                 "items": items,
@@ -67,26 +67,26 @@ class OrdersService(health.PingMixin):
         fingerprint = domain.fingerprint(lines, data["payment_token"])
         order_id = str(uuid.uuid4())
         with self.db.get_session() as session:
-            existing = _insert_order(session, order_id, data, lines, fingerprint, self._lease())
-            if existing is not None:
-                if existing.fingerprint != fingerprint:
+            placed = _insert_order(session, order_id, data, lines, fingerprint, self._lease())
+            if isinstance(placed, Order):  # the key was used before
+                if placed.fingerprint != fingerprint:
                     raise IdempotencyKeyReused(
                         "This idempotency key was used for another order",
                         {"idempotency_key": ["Used before for a different order."]},
                     )
-                return _dump(existing)
-        self._saga().run(order_id, setting(self.config, "SAGA_SYNC_BUDGET", 3.0), placing=True)
-        return self.get_order(order_id)
+                return _dump(placed)
+        budget = setting(self.config, "SAGA_SYNC_BUDGET", 3.0)
+        return _dump(self._saga().run(order_id, budget, placing=True, order=placed))
 
     @rpc
     def get_order(self, order_id: str, user_id: int | None = None) -> dict[str, Any]:
-        ref = load(schemas.OrderRef(), {"order_id": order_id, "user_id": user_id})
+        ref = load(schemas.OrderRef, {"order_id": order_id, "user_id": user_id})
         with self.db.get_session() as session:
             return _dump(_owned(session, ref))
 
     @rpc
     def list_orders(self, user_id: int, offset: int = 0, limit: int = 20) -> dict[str, Any]:
-        page = load(schemas.UserPage(), {"user_id": user_id, "offset": offset, "limit": limit})
+        page = load(schemas.UserPage, {"user_id": user_id, "offset": offset, "limit": limit})
         mine = Order.user_id == page["user_id"]
         with self.db.get_session() as session:
             total = session.scalar(select(func.count()).select_from(Order).where(mine))
@@ -104,7 +104,7 @@ class OrdersService(health.PingMixin):
     def cancel_order(self, order_id: str, user_id: int) -> dict[str, Any]:
         """Cancel a confirmed order: refund it and give its stock back. Repeating the call
         for an order its owner cancelled answers the cancelled order again."""
-        ref = load(schemas.OrderRef(), {"order_id": order_id, "user_id": user_id})
+        ref = load(schemas.OrderRef, {"order_id": order_id, "user_id": user_id})
         if ref["user_id"] is None:
             raise OrderNotFound("Give the user id of the order's owner", {"user_id": ["Required."]})
         with self.db.get_session() as session:
@@ -130,15 +130,15 @@ class OrdersService(health.PingMixin):
                 raise OrderNotCancellable(
                     f"Order {order.id} {state}", {"status": [f"Order is {order.status}."]}
                 )
-        self._saga().run(order_id, setting(self.config, "SAGA_SYNC_BUDGET", 3.0))
-        return self.get_order(order_id)
+        budget = setting(self.config, "SAGA_SYNC_BUDGET", 3.0)
+        return _dump(self._saga().run(order_id, budget))
 
     @rpc
     def sales_report(self, date_from: str, date_to: str) -> dict[str, Any]:
-        query = load(schemas.SalesQuery(), {"date_from": date_from, "date_to": date_to})
+        query = load(schemas.SalesQuery, {"date_from": date_from, "date_to": date_to})
         with self.db.get_session() as session:
             rows = sales.report(session, query["date_from"], query["date_to"])
-            return {"items": schemas.SalesRow(many=True).dump(rows)}
+            return {"items": dump(schemas.SalesRow, rows, many=True)}
 
     @timer("SAGA_RECOVERY_INTERVAL", default=2.0)
     def recover_sagas(self) -> None:
@@ -189,9 +189,10 @@ def _insert_order(
     lines: list[dict[str, int]],
     fingerprint: str,
     lease_until: datetime,
-) -> Order | None:
-    """Insert the order at its first step; with a key used before, return that order instead."""
-    inserted = session.execute(
+) -> Order | dict[str, Any]:
+    """Insert the order at its first step and return it as the saga carries it; with a key
+    used before, return that order's row instead."""
+    created_at = session.scalar(
         insert(Order)
         .values(
             id=order_id,
@@ -204,17 +205,28 @@ def _insert_order(
             lease_until=lease_until,
         )
         .on_conflict_do_nothing(constraint="orders_user_idempotency_key")
-        .returning(Order.id)
-    ).first()
-    if inserted is None:
+        .returning(Order.created_at)
+    )
+    if created_at is None:
         return session.scalar(
             select(Order).where(
                 Order.user_id == data["user_id"],
                 Order.idempotency_key == data["idempotency_key"],
             )
         )
-    session.add_all(OrderItem(order_id=order_id, **line) for line in lines)
-    return None
+    session.execute(insert(OrderItem), [{"order_id": order_id, **line} for line in lines])
+    return {
+        "id": order_id,
+        "user_id": data["user_id"],
+        "step": domain.RESERVE,
+        "status": domain.PENDING,
+        "cancel_reason": None,
+        "payment_token": data["payment_token"],
+        "total_cents": None,
+        "created_at": created_at,
+        "confirmed_at": None,
+        "items": [{**line, "price_cents": None} for line in lines],
+    }
 
 
 def _claim_unfinished(session: Session, lease_until: datetime, limit: int) -> list[str]:
@@ -245,5 +257,5 @@ def _owned(session: Session, ref: dict[str, Any]) -> Order:
     return order
 
 
-def _dump(order: Order) -> dict[str, Any]:
-    return schemas.Order().dump(order)
+def _dump(order: Order | dict[str, Any] | None) -> dict[str, Any]:
+    return dump(schemas.Order, order)

@@ -15,7 +15,7 @@ from chassis.contracts.events import (
     PAYMENT_SUCCEEDED,
 )
 from chassis.outbox import Outbox
-from chassis.schemas import load
+from chassis.schemas import dump, load
 from payments import schemas
 from payments.domain import (
     APPROVED,
@@ -51,7 +51,7 @@ class PaymentsService(health.PingMixin):
         self, order_id: str, amount_cents: int, payment_token: str, user_id: int | None = None
     ) -> dict[str, Any]:
         data = load(
-            schemas.Charge(),
+            schemas.Charge,
             {
                 "order_id": order_id,
                 "amount_cents": amount_cents,
@@ -97,7 +97,7 @@ class PaymentsService(health.PingMixin):
     def refund(self, order_id: str) -> dict[str, Any]:
         """Give an approved charge back. Idempotent. Refunding an order that was never charged
         records it as ``voided``, so that a charge arriving late for it is refused."""
-        order_id = load(schemas.OrderId(), {"order_id": order_id})["order_id"]
+        order_id = load(schemas.OrderId, {"order_id": order_id})["order_id"]
         with self.db.get_session() as session:
             payment = _claim(session, order_id, VOIDED, {"amount_cents": 0})
             if payment.status == APPROVED:
@@ -118,7 +118,7 @@ class PaymentsService(health.PingMixin):
 
     @rpc
     def get_payment(self, order_id: str) -> dict[str, Any]:
-        order_id = load(schemas.OrderId(), {"order_id": order_id})["order_id"]
+        order_id = load(schemas.OrderId, {"order_id": order_id})["order_id"]
         with self.db.get_session() as session:
             payment = session.get(Payment, order_id)
             if payment is None:
@@ -147,4 +147,4 @@ def _claim(session: Session, order_id: str, status: str, data: dict[str, Any]) -
 
 
 def _dump(payment: Payment) -> dict[str, Any]:
-    return schemas.Payment().dump(payment)
+    return dump(schemas.Payment, payment)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from chassis import health
 from chassis.cache import Cache
 from chassis.database import is_unique_violation
-from chassis.schemas import load
+from chassis.schemas import dump, load
 from products import schemas
 from products.domain import merge_items, shortage
 from products.exceptions import DuplicateSku, OutOfStock, ProductNotFound
@@ -30,13 +30,13 @@ class ProductsService(health.PingMixin):
 
     @rpc
     def create_product(self, product: dict[str, Any]) -> dict[str, Any]:
-        data = load(schemas.NewProduct(), product)
+        data = load(schemas.NewProduct, product)
         try:
             with self.db.get_session() as session:
                 row = Product(**data)
                 session.add(row)
                 session.flush()
-                return schemas.Product().dump(row)
+                return dump(schemas.Product, row)
         except IntegrityError as exc:
             if is_unique_violation(exc):
                 raise DuplicateSku(
@@ -47,8 +47,8 @@ class ProductsService(health.PingMixin):
 
     @rpc
     def update_product(self, product_id: int, changes: dict[str, Any]) -> dict[str, Any]:
-        product_id = load(schemas.ProductId(), {"product_id": product_id})["product_id"]
-        data = load(schemas.ProductChanges(), changes)
+        product_id = load(schemas.ProductId, {"product_id": product_id})["product_id"]
+        data = load(schemas.ProductChanges, changes)
         with self.db.get_session() as session:
             row = session.get(Product, product_id, with_for_update=True)
             if row is None:
@@ -56,13 +56,13 @@ class ProductsService(health.PingMixin):
             for name, value in data.items():
                 setattr(row, name, value)
             session.flush()
-            result = schemas.Product().dump(row)
+            result = dump(schemas.Product, row)
         self.cache.delete(product_id)
         return result
 
     @rpc
     def get_product(self, product_id: int) -> dict[str, Any]:
-        product_id = load(schemas.ProductId(), {"product_id": product_id})["product_id"]
+        product_id = load(schemas.ProductId, {"product_id": product_id})["product_id"]
         cached = self.cache.get_json(product_id)
         if cached is not None:
             return cached
@@ -70,14 +70,14 @@ class ProductsService(health.PingMixin):
             row = session.get(Product, product_id)
             if row is None:
                 raise _not_found(product_id)
-            result = schemas.Product().dump(row)
+            result = dump(schemas.Product, row)
         self.cache.set_json(product_id, result)
         return result
 
     @rpc
     def get_products(self, product_ids: list[int]) -> dict[str, Any]:
         """The products among ``product_ids`` that exist, in the order asked, each once."""
-        data = load(schemas.ProductIds(), {"product_ids": product_ids})
+        data = load(schemas.ProductIds, {"product_ids": product_ids})
         wanted = list(dict.fromkeys(data["product_ids"]))
         found = {}
         for product_id in wanted:
@@ -88,7 +88,7 @@ class ProductsService(health.PingMixin):
         if missing:
             with self.db.get_session() as session:
                 rows = session.scalars(select(Product).where(Product.id.in_(missing)))
-                loaded = {row.id: schemas.Product().dump(row) for row in rows}
+                loaded = {row.id: dump(schemas.Product, row) for row in rows}
             for product_id, product in loaded.items():
                 self.cache.set_json(product_id, product)
             found.update(loaded)
@@ -96,13 +96,13 @@ class ProductsService(health.PingMixin):
 
     @rpc
     def list_products(self, offset: int = 0, limit: int = 20) -> dict[str, Any]:
-        page = load(schemas.Page(), {"offset": offset, "limit": limit})
+        page = load(schemas.Page, {"offset": offset, "limit": limit})
         with self.db.get_session() as session:
             total = session.scalar(select(func.count()).select_from(Product))
             rows = session.scalars(
                 select(Product).order_by(Product.id).offset(page["offset"]).limit(page["limit"])
             )
-            items = schemas.Product(many=True).dump(rows)
+            items = dump(schemas.Product, rows, many=True)
         return {"items": items, "total": total, **page}
 
     @rpc
@@ -112,7 +112,7 @@ class ProductsService(health.PingMixin):
         Idempotent per ``order_id``: a repeated call returns the first call's result and
         changes nothing, and so does a call for an order whose stock was already released.
         """
-        data = load(schemas.Reservation(), {"order_id": order_id, "items": items})
+        data = load(schemas.Reservation, {"order_id": order_id, "items": items})
         wanted = merge_items(data["items"])
         with self.db.get_session() as session:
             if not _claim(session, data["order_id"], RESERVED):
@@ -156,7 +156,7 @@ class ProductsService(health.PingMixin):
     def release_stock(self, order_id: str) -> dict[str, Any]:
         """Give back what an order holds. Idempotent; releasing an unknown order records the
         release so that a reservation arriving later for it is refused."""
-        order_id = load(schemas.OrderId(), {"order_id": order_id})["order_id"]
+        order_id = load(schemas.OrderId, {"order_id": order_id})["order_id"]
         with self.db.get_session() as session:
             if _claim(session, order_id, RELEASED):
                 session.flush()
@@ -193,7 +193,7 @@ def _claim(session: Session, order_id: str, status: str) -> bool:
 
 
 def _dump(reservation: Reservation) -> dict[str, Any]:
-    return schemas.ReservationResult().dump(reservation)
+    return dump(schemas.ReservationResult, reservation)
 
 
 def _not_found(product_id: int) -> ProductNotFound:

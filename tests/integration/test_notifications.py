@@ -376,3 +376,27 @@ def test_list_notifications_pages_newest_first(service, config):
     created = [datetime.fromisoformat(item["created_at"]) for item in default["items"]]
     assert all(moment.tzinfo is not None for moment in created)
     assert created == sorted(created, reverse=True)
+
+
+def test_a_mail_server_restarted_between_two_mails_costs_no_mail(
+    runner_factory, config, engine, tmp_path
+):
+    port = free_port()
+    runner = runner_factory({**config, "SMTP_PORT": port}, NotificationsService, Users)
+    runner.start()
+    container = runner.service_map["notifications"]
+    first, second = registered(new_user_id()), registered(new_user_id())
+    sink = Sink(port, tmp_path / "before").start()
+    try:
+        deliver(container, config, USER_REGISTERED, first)  # leaves its session open for reuse
+        sink.wait_for_mail(first["event_id"])
+    finally:
+        sink.stop()  # the session kept open is now dead
+    sink = Sink(port, tmp_path / "after").start()
+    try:
+        deliver(container, config, USER_REGISTERED, second)
+        (mail,) = sink.wait_for_mail(second["event_id"])
+    finally:
+        sink.stop()
+    assert mail["X-RcptTo"] == second["email"]
+    assert sending_state(engine, second["event_id"]).attempts == 1  # sent on its first try

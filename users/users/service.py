@@ -11,7 +11,7 @@ from chassis import health
 from chassis.contracts.events import USER_REGISTERED
 from chassis.database import is_unique_violation
 from chassis.outbox import Outbox
-from chassis.schemas import load
+from chassis.schemas import dump, load
 from users import schemas
 from users.domain import Passwords, normalize_email
 from users.exceptions import InvalidCredentials, UserAlreadyExists, UserNotFound
@@ -31,7 +31,7 @@ class UsersService(health.PingMixin):
         self, email: str, password: str, name: str, role: str = "customer"
     ) -> dict[str, Any]:
         data = load(
-            schemas.RegisterUser(),
+            schemas.RegisterUser,
             {"email": email, "password": password, "name": name, "role": role},
         )
         user = User(
@@ -44,7 +44,7 @@ class UsersService(health.PingMixin):
             with self.db.get_session() as session:
                 session.add(user)
                 session.flush()
-                result = schemas.User().dump(user)
+                result = dump(schemas.User, user)
                 # Same transaction as the new row: the event exists if and only if the user does.
                 self.outbox.add(
                     session,
@@ -65,19 +65,19 @@ class UsersService(health.PingMixin):
 
     @rpc
     def authenticate(self, email: str, password: str) -> dict[str, Any]:
-        data = load(schemas.Credentials(), {"email": email, "password": password})
+        data = load(schemas.Credentials, {"email": email, "password": password})
         with self.db.get_session() as session:
             user = session.scalar(select(User).where(User.email == normalize_email(data["email"])))
             password_hash = user.password_hash if user else None
             if not passwords.verify(password_hash, data["password"]):
                 raise InvalidCredentials("Wrong email or password")
-            return schemas.User().dump(user)
+            return dump(schemas.User, user)
 
     @rpc
     def get_user(self, user_id: int) -> dict[str, Any]:
-        data = load(schemas.UserId(), {"user_id": user_id})
+        data = load(schemas.UserId, {"user_id": user_id})
         with self.db.get_session() as session:
             user = session.get(User, data["user_id"])
             if user is None:
                 raise UserNotFound(f"No user {data['user_id']}", {"user_id": ["Not found."]})
-            return schemas.User().dump(user)
+            return dump(schemas.User, user)

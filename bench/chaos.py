@@ -1,0 +1,449 @@
+"""``make chaos``: place orders while killing services and restarting the servers, then count.
+
+    python -m bench.chaos                 # 1,000 orders against the cluster of `make run`
+    python -m bench.chaos --orders 200
+
+While N orders are placed by many users (each order retried with its own idempotency key on a
+5xx or a lost connection, as a careful client does), the orders, products and payments services
+are killed with SIGKILL at random moments (``make run`` restarts them, as a supervisor would),
+and RabbitMQ, PostgreSQL and Redis are each restarted once. When everything has settled, the
+databases are read back and the account printed; the exit status is 1 unless nothing was lost,
+stuck, charged twice or without an order, the stock adds up, every confirmed order was mailed,
+and every refusal was a prompt JSON 5xx.
+
+It needs root on the machine running the servers (it restarts them) and reads each service's
+database as an operator would, through the same config files and environment as the services.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlparse
+
+import psycopg2
+import requests
+
+from chassis.config import load_config
+from chassis.migrate import database_url
+
+ROOT = Path(__file__).resolve().parents[1]
+REQUEST_TIMEOUT = 15.0  # the gateway answers within RPC_TIMEOUT (5 s): anything past this hangs
+ORDER_DEADLINE = 240.0  # how long a client keeps retrying one order
+SETTLE_TIMEOUT = 240.0
+TOKENS = ["tok_visa"] * 8 + ["tok_decline_chaos", "tok_fail_chaos"]
+
+
+def log(message: str) -> None:
+    print(f"{datetime.now().strftime('%H:%M:%S')} {message}", flush=True)
+
+
+# -- reading the services' databases ---------------------------------------------------------
+
+
+def dsn(service: str) -> str:
+    url = database_url(load_config(ROOT / service / "config.yaml"), service)
+    return url.replace("postgresql+psycopg2://", "postgresql://")
+
+
+def query(service: str, sql: str, *params: Any) -> list[tuple]:
+    with psycopg2.connect(dsn(service), connect_timeout=5) as conn, conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+def wait_for(what: str, check: Any, timeout: float = 120.0) -> None:
+    ends = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        if time.monotonic() > ends:
+            raise SystemExit(f"{what} did not come back within {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+# -- the faults -------------------------------------------------------------------------------
+
+
+class Faults:
+    def __init__(self, run_dir: Path, base: str) -> None:
+        self.run_dir = run_dir
+        self.base = base
+        self.done: list[str] = []
+
+    def kill(self, service: str) -> None:
+        pid = int((self.run_dir / "pids" / f"{service}.pid").read_text())
+        os.kill(pid, signal.SIGKILL)
+        self.done.append(f"kill -9 {service} (pid {pid})")
+        wait_for(
+            f"{service} (restarted by make run)",
+            lambda: int((self.run_dir / "pids" / f"{service}.pid").read_text()) != pid,
+        )
+
+    def restart_rabbitmq(self) -> None:
+        tool = shutil.which("rabbitmqctl") or "rabbitmqctl"
+        subprocess.run([tool, "stop_app"], check=True, capture_output=True, timeout=120)
+        time.sleep(3)
+        subprocess.run([tool, "start_app"], check=True, capture_output=True, timeout=120)
+        subprocess.run([tool, "await_startup"], check=True, capture_output=True, timeout=120)
+        self.done.append("restart RabbitMQ")
+
+    def restart_postgres(self) -> None:
+        version = sorted(os.listdir("/etc/postgresql"))[-1]
+        subprocess.run(
+            [
+                "pg_ctlcluster",
+                "--skip-systemctl-redirect",
+                version,
+                "main",
+                "restart",
+                "-m",
+                "fast",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        wait_for("PostgreSQL", lambda: query("orders", "SELECT 1"))
+        self.done.append("restart PostgreSQL")
+
+    def restart_redis(self) -> None:
+        subprocess.run(["redis-cli", "-p", "6379", "shutdown", "nosave"], capture_output=True)
+        time.sleep(1)
+        subprocess.run(
+            [
+                "redis-server",
+                "--daemonize",
+                "yes",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "6379",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        wait_for(
+            "Redis",
+            lambda: (
+                subprocess.run(
+                    ["redis-cli", "-p", "6379", "ping"], capture_output=True, text=True
+                ).stdout.strip()
+                == "PONG"
+            ),
+        )
+        self.done.append("restart Redis")
+
+    def plan(self, rng: random.Random) -> list[tuple[float, Any]]:
+        """The faults, each at a random point of the run (a fraction of the orders placed)."""
+        actions = [
+            lambda: self.kill("orders"),
+            lambda: self.kill("products"),
+            lambda: self.kill("payments"),
+            lambda: self.kill("orders"),
+            self.restart_rabbitmq,
+            self.restart_postgres,
+            self.restart_redis,
+        ]
+        rng.shuffle(actions)
+        points = sorted(rng.uniform(0.05, 0.85) for _ in actions)
+        return list(zip(points, actions, strict=True))
+
+
+# -- the clients ------------------------------------------------------------------------------
+
+
+class Clients:
+    def __init__(self, base: str, users: list[str], products: list[int], rng: random.Random):
+        self.base = base
+        self.users = users
+        self.products = products
+        self.rng = rng
+        self.lock = threading.Lock()
+        self.placed = 0
+        self.accepted: dict[str, dict[str, Any]] = {}
+        self.refused = Counter()  # status → count
+        self.bad_refusals: list[str] = []
+        self.hung = 0
+        self.gave_up = 0
+
+    def place(self, n: int) -> None:
+        token = self.users[n % len(self.users)]
+        with self.lock:
+            items = [
+                {"product_id": self.rng.choice(self.products), "quantity": self.rng.randint(1, 3)}
+            ]
+            payment_token = self.rng.choice(TOKENS)
+        key = uuid.uuid4().hex
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {token}"
+        ends = time.monotonic() + ORDER_DEADLINE
+        while time.monotonic() < ends:
+            sent = time.monotonic()
+            try:
+                response = session.post(
+                    f"{self.base}/api/v1/orders",
+                    json={"items": items, "payment_token": payment_token},
+                    headers={"Idempotency-Key": key},
+                    timeout=REQUEST_TIMEOUT,
+                )
+            except requests.Timeout:
+                with self.lock:
+                    self.hung += 1
+                continue
+            except requests.ConnectionError:
+                time.sleep(0.5)
+                continue
+            if response.status_code in (201, 202):
+                with self.lock:
+                    self.accepted[response.json()["id"]] = {"items": items, "key": key}
+                    self.placed += 1
+                return
+            with self.lock:
+                self.refused[response.status_code] += 1
+                if response.status_code < 500 and response.status_code != 409:
+                    self.bad_refusals.append(f"{response.status_code} {response.text[:200]}")
+                    self.placed += 1
+                    return
+                if not response.headers.get("Content-Type", "").startswith("application/json"):
+                    self.bad_refusals.append(f"{response.status_code} not JSON")
+                if time.monotonic() - sent > REQUEST_TIMEOUT:
+                    self.hung += 1
+            time.sleep(0.5 if response.status_code >= 500 else 0.1)
+        with self.lock:
+            self.gave_up += 1
+            self.placed += 1
+
+
+def setup(base: str, users: int, orders: int) -> tuple[list[str], dict[int, int]]:
+    session = requests.Session()
+    admin = session.post(
+        f"{base}/api/v1/auth/token",
+        json={
+            "email": os.environ.get("ADMIN_EMAIL", "admin@example.com"),
+            "password": os.environ.get("ADMIN_PASSWORD", "admin-secret"),
+        },
+        timeout=10,
+    )
+    admin.raise_for_status()
+    headers = {"Authorization": f"Bearer {admin.json()['access_token']}"}
+    run = uuid.uuid4().hex[:8]
+    products = {}
+    # About half the units asked for exist: many orders end out of stock.
+    for n in range(3):
+        body = {
+            "sku": f"CHAOS-{run}-{n}",
+            "name": f"Chaos {n}",
+            "price_cents": 500 + n,
+            "stock": orders // 3,
+        }
+        created = session.post(f"{base}/api/v1/products", json=body, headers=headers, timeout=10)
+        created.raise_for_status()
+        products[created.json()["id"]] = body["stock"]
+    tokens = []
+    for n in range(users):
+        email = f"chaos.{run}.{n}@example.com"
+        session.post(
+            f"{base}/api/v1/users",
+            json={"email": email, "password": "chaos-password", "name": f"Chaos {n}"},
+            timeout=10,
+        ).raise_for_status()
+        login = session.post(
+            f"{base}/api/v1/auth/token",
+            json={"email": email, "password": "chaos-password"},
+            timeout=10,
+        )
+        tokens.append(login.json()["access_token"])
+    return tokens, products
+
+
+# -- the account ------------------------------------------------------------------------------
+
+
+def settle(order_ids: list[str]) -> None:
+    ends = time.monotonic() + SETTLE_TIMEOUT
+    while time.monotonic() < ends:
+        try:
+            (pending,) = query(
+                "orders",
+                "SELECT count(*) FROM orders WHERE id = ANY(%s) AND step <> 'done'",
+                order_ids,
+            )[0]
+            if pending == 0:
+                return
+            log(f"waiting for {pending} unfinished order(s)")
+        except psycopg2.Error as exc:
+            log(f"orders database not answering yet: {exc}")
+        time.sleep(2)
+
+
+def missing_notifications(confirmed_ids: list[str]) -> int:
+    events = query(
+        "orders",
+        "SELECT event_id FROM outbox WHERE event_type = 'order_confirmed'"
+        " AND payload->>'order_id' = ANY(%s)",
+        confirmed_ids,
+    )
+    wanted = {row[0] for row in events}
+    mailed = {
+        row[0]
+        for row in query(
+            "notifications",
+            "SELECT event_id FROM notifications WHERE event_id = ANY(%s)",
+            list(wanted),
+        )
+    }
+    return len(confirmed_ids) - len(mailed)
+
+
+def dead_letters(amqp_uri: str) -> int:
+    vhost = quote(unquote(urlparse(amqp_uri).path[1:]) or "/", safe="")
+    queues = requests.get(
+        f"http://127.0.0.1:15672/api/queues/{vhost}", auth=("guest", "guest"), timeout=10
+    ).json()
+    return sum(q.get("messages", 0) for q in queues if q["name"].endswith(".dead"))
+
+
+def account(clients: Clients, products: dict[int, int], amqp_uri: str) -> dict[str, Any]:
+    ids = list(clients.accepted)
+    rows = query("orders", "SELECT id, status, cancel_reason FROM orders WHERE id = ANY(%s)", ids)
+    status = {row[0]: (row[1], row[2]) for row in rows}
+    confirmed = [oid for oid, (s, _) in status.items() if s == "confirmed"]
+    reasons = Counter(reason for s, reason in status.values() if s == "cancelled")
+    units = query(
+        "orders",
+        "SELECT product_id, coalesce(sum(quantity), 0) FROM order_items WHERE order_id = ANY(%s)"
+        " GROUP BY product_id",
+        confirmed,
+    )
+    sold = dict(units)
+    stock = dict(
+        query("products", "SELECT id, stock FROM products WHERE id = ANY(%s)", list(products))
+    )
+    drift = {pid: initial - stock[pid] - sold.get(pid, 0) for pid, initial in products.items()}
+    charged = query(
+        "payments",
+        "SELECT payload->>'order_id', count(*) FROM outbox WHERE event_type = 'payment_succeeded'"
+        " AND payload->>'order_id' = ANY(%s) GROUP BY 1",
+        ids,
+    )
+    approved = [
+        row[0]
+        for row in query(
+            "payments",
+            "SELECT order_id FROM payments WHERE status = 'approved' AND order_id = ANY(%s)",
+            ids,
+        )
+    ]
+    ends = time.monotonic() + 60
+    missing = missing_notifications(confirmed)
+    while missing and time.monotonic() < ends:
+        time.sleep(2)
+        missing = missing_notifications(confirmed)
+    return {
+        "orders_placed": clients.placed,
+        "accepted": len(ids),
+        "confirmed": len(confirmed),
+        "cancelled": dict(sorted(reasons.items())),
+        "refused (then retried)": dict(sorted(clients.refused.items())),
+        "lost": len([oid for oid in ids if oid not in status]) + clients.gave_up,
+        "stuck_pending": len([oid for oid, (s, _) in status.items() if s == "pending"]),
+        "double_charges": len([oid for oid, count in charged if count > 1]),
+        "charges_without_confirmed_order": len(set(approved) - set(confirmed)),
+        "stock_drift": sum(abs(d) for d in drift.values()),
+        "missing_notifications": missing,
+        "dead_letters": dead_letters(amqp_uri),
+        "bad_refusals": len(clients.bad_refusals),
+        "hung_requests": clients.hung,
+    }
+
+
+MUST_BE_ZERO = (
+    "lost",
+    "stuck_pending",
+    "double_charges",
+    "charges_without_confirmed_order",
+    "stock_drift",
+    "missing_notifications",
+    "bad_refusals",
+    "hung_requests",
+)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument("--users", type=int, default=20)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--base", default=f"http://127.0.0.1:{os.environ.get('GATEWAY_PORT', '8000')}"
+    )
+    parser.add_argument("--run-dir", default=os.environ.get("RUN_DIR", str(ROOT / ".run")))
+    args = parser.parse_args()
+    seed = args.seed if args.seed is not None else random.randrange(1_000_000)
+    rng = random.Random(seed)
+    amqp_uri = load_config(ROOT / "users" / "config.yaml")["AMQP_URI"]
+    log(f"chaos: {args.orders} orders from {args.users} users, seed {seed}")
+    tokens, products = setup(args.base, args.users, args.orders)
+    clients = Clients(args.base, tokens, list(products), rng)
+    faults = Faults(Path(args.run_dir), args.base)
+    plan = faults.plan(rng)
+
+    def inflict() -> None:
+        for point, action in plan:
+            while clients.placed < point * args.orders:
+                time.sleep(0.1)
+            action()
+            log(f"  fault: {faults.done[-1]} (after {clients.placed} orders)")
+
+    chaos = threading.Thread(target=inflict, daemon=True)
+    started = time.monotonic()
+    chaos.start()
+    with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+        list(pool.map(clients.place, range(args.orders)))
+    chaos.join()
+    log(f"placed in {time.monotonic() - started:.0f} s; settling")
+    settle(list(clients.accepted))
+    result = account(clients, products, amqp_uri)
+    result["faults"] = faults.done
+    result["seed"] = seed
+    result["seconds"] = round(time.monotonic() - started, 1)
+    width = max(len(key) for key in result)
+    print()
+    for key, value in result.items():
+        flag = "  ← must be 0" if key in MUST_BE_ZERO and value else ""
+        print(f"{key:<{width}}  {value}{flag}")
+    for line in clients.bad_refusals[:10]:
+        print(f"  bad refusal: {line}")
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    path = out / f"chaos-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    failed = [key for key in MUST_BE_ZERO if result[key]]
+    print(f"\n{'FAILED: ' + ', '.join(failed) if failed else 'OK: nothing lost'} ({path.name})")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
