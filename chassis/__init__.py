@@ -6,7 +6,7 @@ boundary), ``cache`` (a Redis dependency that fails open), ``database`` (Postgre
 ``health`` (the ``ping`` every service answers), ``migrate`` (Alembic per service),
 ``outbox`` (events written with the change they announce, then relayed), ``inbox`` (idempotent
 consumers with retries and a dead-letter queue), ``resilience`` (time bounds on calls),
-``timers`` (timers whose interval is a setting).
+``timers`` (timers whose interval is a setting), ``logs`` (JSON lines with the request id).
 """
 
 import sys

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask
 
+from gateway import request_id
 from gateway.config import Settings
 from gateway.errors import register_error_handlers
 from gateway.idempotency import IdempotencyStore
@@ -41,6 +42,7 @@ def create_app(
     app.extensions["idempotency"] = idempotency or IdempotencyStore(
         settings.redis_url, settings.idempotency_ttl, wait=settings.rpc_timeout + 1
     )
+    request_id.install(app)
     register_error_handlers(app)
     instrument(app)
     for module in (health, users, products, orders, notifications, admin):

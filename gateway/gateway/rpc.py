@@ -19,6 +19,8 @@ from kombu.exceptions import OperationalError
 from nameko.exceptions import RpcTimeout
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from chassis.logs import REQUEST_ID, current_request_id
+
 _log = logging.getLogger(__name__)
 
 # Errors after which a client's connection or reply queue cannot be trusted.
@@ -60,6 +62,7 @@ class RpcPool:
             except queue.Empty:
                 client = self._start()
             _set_timeout(client, self._timeout if timeout is None else timeout)
+            _set_request_id(client, current_request_id())
             try:
                 yield client._proxy
             except BROKEN:
@@ -100,6 +103,16 @@ def _set_timeout(client: ClusterRpcProxy, timeout: float) -> None:
     # nameko 2.14 reads the deadline from the reply consumer on every wait, and exposes no
     # setter: the client is lent to one request at a time, so changing it here is safe.
     client._reply_listener.queue_consumer.timeout = timeout
+
+
+def _set_request_id(client: ClusterRpcProxy, request_id: str | None) -> None:
+    # The calls' context data (sent as ``nameko.*`` headers) is the client's worker context's;
+    # lent to one request at a time, the client carries that request's id.
+    data = client._worker_ctx.data
+    if request_id:
+        data[REQUEST_ID] = request_id
+    else:
+        data.pop(REQUEST_ID, None)
 
 
 def _discard(client: ClusterRpcProxy) -> None:

@@ -21,6 +21,7 @@ from chassis.contracts.events import (
     parse_event,
 )
 from chassis.inbox import Inbox, event_handler
+from chassis.logs import RequestContext
 from chassis.resilience import within
 from chassis.schemas import dump, load
 from chassis.timers import timer
@@ -41,6 +42,8 @@ class NotificationsService(health.PingMixin):
     """
 
     name = "notifications"
+
+    request_id = RequestContext()
 
     db = Database(Base, engine_options={"pool_pre_ping": True})
     inbox = Inbox(Base)

@@ -44,6 +44,8 @@ class Order(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     user_id: Mapped[int]
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    # The request that placed it: the recovery loop logs its later steps under the same id.
+    request_id: Mapped[str | None] = mapped_column(String(128))
     fingerprint: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))
     step: Mapped[str] = mapped_column(String(16))

@@ -18,6 +18,7 @@ from nameko.exceptions import RemoteError
 from sqlalchemy import delete, update
 
 from chassis.contracts.events import ORDER_CANCELLED, ORDER_CONFIRMED, ORDER_CREATED
+from chassis.logs import bind_request_id, current_request_id, reset_request_id
 from chassis.resilience import within
 from orders import domain
 from orders.exceptions import UnknownProduct
@@ -73,6 +74,25 @@ class Saga:
         while the client who placed the order waits for the answer: an unknown product then
         removes the order and raises ``UnknownProduct`` instead of cancelling it.
         """
+        if order is None:
+            order = self.load(order_id)
+        if order is not None and current_request_id() is None:
+            # Driven by the recovery loop: log under the id of the request that placed it.
+            token = bind_request_id(order["request_id"])
+            try:
+                _log.info("order %s: resuming at step %s", order_id, order["step"])
+                return self._drive(order_id, budget, placing, order)
+            finally:
+                reset_request_id(token)
+        return self._drive(order_id, budget, placing, order)
+
+    def _drive(
+        self,
+        order_id: str,
+        budget: float | None,
+        placing: bool,
+        order: dict[str, Any] | None,
+    ) -> dict[str, Any] | None:
         ends_at = None if budget is None else time.monotonic() + budget
         for _ in range(2 * len(domain.STEPS)):
             if order is None:
@@ -280,6 +300,7 @@ def _snapshot(order: Order) -> dict[str, Any]:
         "total_cents": order.total_cents,
         "created_at": order.created_at,
         "confirmed_at": order.confirmed_at,
+        "request_id": order.request_id,
         "items": _items(order),
     }
 

@@ -17,6 +17,7 @@ from chassis import health
 from chassis.config import setting
 from chassis.contracts.events import ORDER_CANCELLED, ORDER_CONFIRMED, SOURCES, parse_event
 from chassis.inbox import Inbox, event_handler
+from chassis.logs import RequestContext
 from chassis.outbox import Outbox
 from chassis.schemas import dump, load
 from chassis.timers import timer
@@ -32,6 +33,8 @@ class OrdersService(health.PingMixin):
     """Orders, the saga that places them, and the sales read model."""
 
     name = "orders"
+
+    request_id = RequestContext()
 
     db = Database(Base, engine_options={"pool_pre_ping": True, "pool_size": 20})
     outbox = Outbox(Base)
@@ -67,7 +70,9 @@ class OrdersService(health.PingMixin):
         fingerprint = domain.fingerprint(lines, data["payment_token"])
         order_id = str(uuid.uuid4())
         with self.db.get_session() as session:
-            placed = _insert_order(session, order_id, data, lines, fingerprint, self._lease())
+            placed = _insert_order(
+                session, order_id, data, lines, fingerprint, self._lease(), self.request_id
+            )
             if isinstance(placed, Order):  # the key was used before
                 if placed.fingerprint != fingerprint:
                     raise IdempotencyKeyReused(
@@ -189,6 +194,7 @@ def _insert_order(
     lines: list[dict[str, int]],
     fingerprint: str,
     lease_until: datetime,
+    request_id: str | None,
 ) -> Order | dict[str, Any]:
     """Insert the order at its first step and return it as the saga carries it; with a key
     used before, return that order's row instead."""
@@ -203,6 +209,7 @@ def _insert_order(
             step=domain.RESERVE,
             payment_token=data["payment_token"],
             lease_until=lease_until,
+            request_id=request_id,
         )
         .on_conflict_do_nothing(constraint="orders_user_idempotency_key")
         .returning(Order.created_at)
@@ -225,6 +232,7 @@ def _insert_order(
         "total_cents": None,
         "created_at": created_at,
         "confirmed_at": None,
+        "request_id": request_id,
         "items": [{**line, "price_cents": None} for line in lines],
     }
 

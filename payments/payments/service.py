@@ -14,6 +14,7 @@ from chassis.contracts.events import (
     PAYMENT_REFUNDED,
     PAYMENT_SUCCEEDED,
 )
+from chassis.logs import RequestContext
 from chassis.outbox import Outbox
 from chassis.schemas import dump, load
 from payments import schemas
@@ -41,6 +42,8 @@ class PaymentsService(health.PingMixin):
     """
 
     name = "payments"
+
+    request_id = RequestContext()
 
     db = Database(Base, engine_options={"pool_pre_ping": True})
     outbox = Outbox(Base)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from chassis import health
 from chassis.cache import Cache
 from chassis.database import is_unique_violation
+from chassis.logs import RequestContext
 from chassis.schemas import dump, load
 from products import schemas
 from products.domain import merge_items, shortage
@@ -24,6 +25,8 @@ RELEASED = "released"
 
 class ProductsService(health.PingMixin):
     name = "products"
+
+    request_id = RequestContext()
 
     db = Database(Base, engine_options={"pool_pre_ping": True})
     cache = Cache("products:v1", ttl=60)

@@ -1,6 +1,7 @@
 """Placing orders through the gateway against the whole cluster, including while parts of it
 die: nothing oversold, nothing charged twice, nothing left pending, nothing lost."""
 
+import json
 import os
 import shutil
 import signal
@@ -333,3 +334,29 @@ def test_a_duplicate_delivery_of_each_event_has_no_second_effect(api, admin, clu
         assert time.monotonic() < ends, "the duplicates were never handled"
         time.sleep(0.2)
     assert effects(cluster_env) == before
+
+
+def test_one_request_id_tells_the_whole_story_across_the_logs(api, admin, cluster_env):
+    item = new_product(admin, stock=5)
+    customer = new_customer(api)
+    request_id = f"e2e-{uuid.uuid4().hex}"
+    response = customer.post(
+        "/api/v1/orders",
+        json={"items": [{"product_id": item["id"], "quantity": 1}], "payment_token": "tok_visa"},
+        headers={"X-Request-ID": request_id},
+    )
+    assert response.status_code == 201, response.text
+    assert response.headers["X-Request-ID"] == request_id
+    logs = Path(cluster_env["RUN_DIR"]) / "logs"
+    wanted = {"gateway", "orders", "products", "payments", "notifications"}
+    ends = time.monotonic() + 20
+    while True:
+        found = set()
+        for name in wanted:
+            for line in (logs / f"{name}.log").read_text(errors="replace").splitlines():
+                if request_id in line and line.startswith("{"):
+                    found.add(json.loads(line)["service"])
+        if found == wanted or time.monotonic() > ends:
+            break
+        time.sleep(0.5)
+    assert found == wanted

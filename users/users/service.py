@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from chassis import health
 from chassis.contracts.events import USER_REGISTERED
 from chassis.database import is_unique_violation
+from chassis.logs import RequestContext
 from chassis.outbox import Outbox
 from chassis.schemas import dump, load
 from users import schemas
@@ -22,6 +23,8 @@ passwords = Passwords()
 
 class UsersService(health.PingMixin):
     name = "users"
+
+    request_id = RequestContext()
 
     db = Database(Base, engine_options={"pool_pre_ping": True})
     outbox = Outbox(Base)

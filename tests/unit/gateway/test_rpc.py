@@ -4,6 +4,7 @@ from types import SimpleNamespace
 import pytest
 from nameko.exceptions import RpcTimeout
 
+from chassis.logs import bind_request_id, reset_request_id
 from gateway.rpc import PoolExhausted, RpcPool
 
 
@@ -12,6 +13,7 @@ class FakeClient:
 
     def __init__(self, method):
         self._reply_listener = SimpleNamespace(queue_consumer=SimpleNamespace(timeout=None))
+        self._worker_ctx = SimpleNamespace(data={})  # its calls' context data
         self._proxy = {"products": SimpleNamespace(get_products=method)}
         self.stopped = False
 
@@ -68,3 +70,15 @@ def test_call_within_waits_no_longer_than_its_timeout_for_a_free_client(started)
         with pytest.raises(PoolExhausted):
             pool.call_within(0.05, "products", "get_products", [1])
         assert time.monotonic() - began < 1
+
+
+def test_each_call_carries_the_request_id_of_its_request(started):
+    pool = RpcPool("amqp://unused", size=1, timeout=5.0)
+    started.method = lambda client, *args: dict(client._worker_ctx.data)
+    token = bind_request_id("req-1")
+    try:
+        assert pool.call("products", "get_products", [1]) == {"request_id": "req-1"}
+    finally:
+        reset_request_id(token)
+    # The same client, lent next to work without an id, does not carry the previous one.
+    assert pool.call("products", "get_products", [1]) == {}
