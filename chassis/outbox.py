@@ -249,16 +249,3 @@ class Outbox(DependencyProvider):
                     < func.now() - text(f"interval '{self.retention_days} days'")
                 )
             )
-
-    def backlog(self) -> tuple[int, float]:
-        """How many events wait to be published, and the age in seconds of the oldest."""
-        with self.engine.connect() as conn:
-            count, oldest = conn.execute(
-                select(
-                    func.count(),
-                    func.coalesce(
-                        func.extract("epoch", func.now() - func.min(self.table.c.created_at)), 0
-                    ),
-                ).where(self.table.c.sent_at.is_(None))
-            ).one()
-        return int(count), float(oldest)
