@@ -15,7 +15,7 @@ import pybreaker
 import redis
 from nameko.extensions import DependencyProvider
 
-from chassis.resilience import LogStateChanges
+from chassis.resilience import Breaker, LogStateChanges
 
 _log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class Cache(DependencyProvider):
             socket_connect_timeout=self.timeout,
             decode_responses=True,
         )
-        self.breaker = pybreaker.CircuitBreaker(
+        self.breaker = Breaker(
             fail_max=3, reset_timeout=5, listeners=[LogStateChanges(_log, OPENED, CLOSED)]
         )
 

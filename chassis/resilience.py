@@ -48,3 +48,29 @@ class LogStateChanges(pybreaker.CircuitBreakerListener):
             self.logger.warning(self.opened, cb.reset_timeout)
         elif new_state.name == pybreaker.STATE_CLOSED:
             self.logger.info(self.closed)
+
+
+class Breaker(pybreaker.CircuitBreaker):
+    """pybreaker's circuit breaker, without its lock held across the protected call.
+
+    ``pybreaker.CircuitBreaker.call`` runs the call while holding the breaker's one lock, so
+    concurrent callers wait for each other: unnoticed while the dependency answers in a
+    millisecond, but while it is slow every caller queues behind the full timeout of each call
+    before it. Here the lock guards the breaker's state only; the calls run side by side.
+    """
+
+    def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        with self._lock:
+            state = self.state
+            state.before_call(func, *args, **kwargs)  # raises CircuitBreakerError when open
+            for listener in self.listeners:
+                listener.before_call(self, func, *args, **kwargs)
+        try:
+            result = func(*args, **kwargs)
+        except BaseException as exc:
+            with self._lock:
+                state._handle_error(exc)  # counts it, may open the breaker, and re-raises
+            raise
+        with self._lock:
+            state._handle_success()
+        return result

@@ -27,7 +27,7 @@ import pybreaker
 import redis
 from flask import Response, current_app, request
 
-from chassis.resilience import LogStateChanges
+from chassis.resilience import Breaker, LogStateChanges
 from gateway.errors import ApiError
 
 _log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class IdempotencyStore:
         self._timeout = timeout
         self._client = client
         self._lock = threading.Lock()
-        self._breaker = pybreaker.CircuitBreaker(
+        self._breaker = Breaker(
             fail_max=3, reset_timeout=5, listeners=[LogStateChanges(_log, OPENED, CLOSED)]
         )
 
