@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import eventlet
@@ -62,7 +63,17 @@ class Breaker(pybreaker.CircuitBreaker):
     def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         with self._lock:
             state = self.state
-            state.before_call(func, *args, **kwargs)  # raises CircuitBreakerError when open
+            if state.name == pybreaker.STATE_OPEN:
+                # pybreaker's open state makes the trial call itself, under the lock: check its
+                # timeout here instead, and let the trial run like any other call.
+                opened_at = self._state_storage.opened_at
+                if opened_at and datetime.now(UTC) < opened_at + timedelta(
+                    seconds=self.reset_timeout
+                ):
+                    raise pybreaker.CircuitBreakerError("circuit breaker still open")
+                self.half_open()
+                state = self.state
+            state.before_call(func, *args, **kwargs)
             for listener in self.listeners:
                 listener.before_call(self, func, *args, **kwargs)
         try:

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from gateway import request_id
+from gateway.breakers import GuardedRpc
 from gateway.config import Settings
 from gateway.errors import register_error_handlers
 from gateway.idempotency import IdempotencyStore
@@ -32,8 +33,11 @@ def create_app(
     app.json.sort_keys = False
     app.extensions["settings"] = settings
     # Clients start lazily, on first use, so each gunicorn worker opens its own after fork.
-    app.extensions["rpc"] = rpc or RpcPool(
-        settings.amqp_uri, settings.rpc_pool_size, settings.rpc_timeout
+    app.extensions["rpc"] = GuardedRpc(
+        rpc or RpcPool(settings.amqp_uri, settings.rpc_pool_size, settings.rpc_timeout),
+        settings.breaker_fail_max,
+        settings.breaker_reset_timeout,
+        settings.read_attempts,
     )
     app.extensions["ready_rpc"] = ready_rpc or RpcPool(
         settings.amqp_uri, len(settings.services), settings.ready_timeout

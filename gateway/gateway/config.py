@@ -26,6 +26,9 @@ class Settings:
     services: tuple[str, ...] = field(default=SERVICES)
     redis_url: str = "redis://127.0.0.1:6379/0"  # where Idempotency-Key answers are kept
     idempotency_ttl: int = 86400  # seconds a key's answer is replayed
+    breaker_fail_max: int = 5  # failures in a row to reach a service that open its breaker
+    breaker_reset_timeout: float = 10.0  # seconds an open breaker answers 503 before a trial
+    read_attempts: int = 2  # tries of an idempotent read whose connection broke
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -39,4 +42,7 @@ class Settings:
             jwt_ttl=env_int("JWT_TTL", cls.jwt_ttl),
             redis_url=os.environ.get("REDIS_URL", cls.redis_url),
             idempotency_ttl=env_int("IDEMPOTENCY_TTL", cls.idempotency_ttl),
+            breaker_fail_max=env_int("BREAKER_FAIL_MAX", cls.breaker_fail_max),
+            breaker_reset_timeout=env_float("BREAKER_RESET_TIMEOUT", cls.breaker_reset_timeout),
+            read_attempts=env_int("READ_ATTEMPTS", cls.read_attempts),
         )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import current_app
 
+from gateway.breakers import GuardedRpc
 from gateway.config import Settings
 from gateway.idempotency import IdempotencyStore
-from gateway.rpc import RpcPool
 
 
-def rpc() -> RpcPool:
+def rpc() -> GuardedRpc:
     return current_app.extensions["rpc"]
 
 

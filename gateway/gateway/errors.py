@@ -8,9 +8,11 @@ as a :class:`RemoteServiceError` carrying the service's ``(message, fields)``.
 from __future__ import annotations
 
 import logging
+import math
 from functools import partial
 from typing import Any
 
+import pybreaker
 from flask import Flask, jsonify
 from kombu.exceptions import OperationalError
 from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
@@ -102,6 +104,17 @@ def register_error_handlers(app: Flask) -> None:
         _log.warning("service unavailable: %r", exc)
         return error_response(
             503, "service_unavailable", "A service is unavailable", headers={"Retry-After": "5"}
+        )
+
+    @app.errorhandler(pybreaker.CircuitBreakerError)
+    def _circuit_open(exc: pybreaker.CircuitBreakerError):
+        # Answered at once, without trying: the service failed repeatedly just now.
+        wait = math.ceil(app.extensions["settings"].breaker_reset_timeout)
+        return error_response(
+            503,
+            "service_unavailable",
+            "A service is unavailable",
+            headers={"Retry-After": str(wait)},
         )
 
     @app.errorhandler(HTTPException)

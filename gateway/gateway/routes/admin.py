@@ -11,7 +11,7 @@ bp = Blueprint("admin", __name__, url_prefix="/api/v1/admin")
 @admin_required
 def sales():
     period = schemas.query(schemas.SalesQuery())
-    return rpc().call(
+    return rpc().read(
         "orders",
         "sales_report",
         period["date_from"].isoformat(),

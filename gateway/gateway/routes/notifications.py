@@ -11,6 +11,6 @@ bp = Blueprint("notifications", __name__, url_prefix="/api/v1/notifications")
 @login_required
 def list_notifications():
     page = schemas.query(schemas.PageQuery())
-    return rpc().call(
+    return rpc().read(
         "notifications", "list_notifications", g.user["id"], page["offset"], page["limit"]
     )

@@ -53,13 +53,13 @@ def create_order():
 @login_required
 def list_orders():
     page = schemas.query(schemas.PageQuery())
-    return rpc().call("orders", "list_orders", g.user["id"], page["offset"], page["limit"])
+    return rpc().read("orders", "list_orders", g.user["id"], page["offset"], page["limit"])
 
 
 @bp.get("/<order_id>")
 @login_required
 def get_order(order_id: str):
-    order = rpc().call("orders", "get_order", _known_id(order_id), g.user["id"])
+    order = rpc().read("orders", "get_order", _known_id(order_id), g.user["id"])
     return _with_product_names(order)
 
 

@@ -18,12 +18,12 @@ def _known_id(product_id: int) -> int:
 @bp.get("")
 def list_products():
     page = schemas.query(schemas.PageQuery())
-    return rpc().call("products", "list_products", page["offset"], page["limit"])
+    return rpc().read("products", "list_products", page["offset"], page["limit"])
 
 
 @bp.get("/<int:product_id>")
 def get_product(product_id: int):
-    return rpc().call("products", "get_product", _known_id(product_id))
+    return rpc().read("products", "get_product", _known_id(product_id))
 
 
 @bp.post("")

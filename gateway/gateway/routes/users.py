@@ -17,7 +17,7 @@ def register():
 @bp.get("/api/v1/users/me")
 @login_required
 def me():
-    return rpc().call("users", "get_user", g.user["id"])
+    return rpc().read("users", "get_user", g.user["id"])
 
 
 @bp.post("/api/v1/auth/token")
