@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask
 
-from gateway import request_id
+from gateway import headers, request_id
 from gateway.breakers import GuardedRpc
 from gateway.config import Settings
 from gateway.errors import register_error_handlers
@@ -47,6 +47,7 @@ def create_app(
         settings.redis_url, settings.idempotency_ttl, wait=settings.rpc_timeout + 1
     )
     request_id.install(app)
+    headers.install(app)
     register_error_handlers(app)
     instrument(app)
     for module in (health, users, products, orders, notifications, admin):

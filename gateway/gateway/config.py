@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from chassis.config import env_float, env_int
 
 DEV_JWT_SECRET = "local-development-secret-change-me-in-production"
+MIN_SECRET_LENGTH = 32  # HS256 wants a key as long as its hash: 32 bytes
 SERVICES = ("users", "products", "orders", "payments", "notifications")
 
 
@@ -32,13 +33,24 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
+        """The settings from the environment. With ``APP_ENV=production`` it refuses to go on
+        with the development JWT secret, or with one short enough to guess."""
+        secret = os.environ.get("JWT_SECRET", DEV_JWT_SECRET)
+        if os.environ.get("APP_ENV") == "production" and (
+            secret == DEV_JWT_SECRET or len(secret) < MIN_SECRET_LENGTH
+        ):
+            raise RuntimeError(
+                f"APP_ENV=production needs JWT_SECRET: a secret of at least {MIN_SECRET_LENGTH} "
+                "characters of its own (e.g. `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))'`)"
+            )
         return cls(
             amqp_uri=os.environ.get("AMQP_URI", cls.amqp_uri),
             rpc_timeout=env_float("RPC_TIMEOUT", cls.rpc_timeout),
             rpc_pool_size=env_int("RPC_POOL_SIZE", cls.rpc_pool_size),
             ready_timeout=env_float("READY_TIMEOUT", cls.ready_timeout),
             optional_rpc_timeout=env_float("OPTIONAL_RPC_TIMEOUT", cls.optional_rpc_timeout),
-            jwt_secret=os.environ.get("JWT_SECRET", DEV_JWT_SECRET),
+            jwt_secret=secret,
             jwt_ttl=env_int("JWT_TTL", cls.jwt_ttl),
             redis_url=os.environ.get("REDIS_URL", cls.redis_url),
             idempotency_ttl=env_int("IDEMPOTENCY_TTL", cls.idempotency_ttl),
