@@ -6,9 +6,12 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
+# The catalogue pages like every list: re-exported for the callers that import them from here.
+from chassis.contracts.paging import MAX_PAGE as MAX_PAGE
+from chassis.contracts.paging import Page as Page
+
 MAX_CENTS = 100_000_000_00  # a hundred million in currency units: catches unit mistakes
 MAX_STOCK = 1_000_000_000
-MAX_PAGE = 100
 
 _name = validate.Length(min=1, max=200)
 _not_blank = validate.Regexp(r".*\S", error="Must not be blank.")
@@ -65,11 +68,6 @@ class Product(Schema):
     description = fields.Str(required=True)
     price_cents = fields.Int(required=True)
     stock = fields.Int(required=True)
-
-
-class Page(Schema):
-    offset = fields.Int(load_default=0, strict=True, validate=validate.Range(min=0, max=10**9))
-    limit = fields.Int(load_default=20, strict=True, validate=validate.Range(min=1, max=MAX_PAGE))
 
 
 class ProductIds(Schema):

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-MAX_PAGE = 100
+from chassis.contracts.paging import Page
 
 
-class NotificationsPage(Schema):
+class NotificationsPage(Page):
     user_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
-    offset = fields.Int(load_default=0, strict=True, validate=validate.Range(min=0, max=10**9))
-    limit = fields.Int(load_default=20, strict=True, validate=validate.Range(min=1, max=MAX_PAGE))
 
 
 class Notification(Schema):

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from chassis.contracts.products import MAX_PAGE
+from chassis.contracts.paging import Page
 
 MAX_ID = 2**31 - 1
 _order_id = validate.Length(min=1, max=64)
@@ -36,10 +36,8 @@ class OrderRef(Schema):
     user_id = fields.Int(load_default=None, allow_none=True, strict=True, validate=_user_id)
 
 
-class UserPage(Schema):
+class UserPage(Page):
     user_id = fields.Int(required=True, strict=True, validate=_user_id)
-    offset = fields.Int(load_default=0, strict=True, validate=validate.Range(min=0, max=10**9))
-    limit = fields.Int(load_default=20, strict=True, validate=validate.Range(min=1, max=MAX_PAGE))
 
 
 class SalesQuery(Schema):
