@@ -56,4 +56,4 @@ format: install ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff format .
 
 clean: ## remove the virtualenv and run state (databases are left alone)
-	rm -rf $(VENV) .run .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) .run .pytest_cache .ruff_cache .mypy_cache .hypothesis

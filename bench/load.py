@@ -16,6 +16,9 @@ import aiohttp
 # A request: given the connection's session and its index, send one request and name its
 # outcome ("ok", "confirmed"...), or None when it failed. The latency is the whole call.
 Request = Callable[[aiohttp.ClientSession, int], Awaitable[str | None]]
+# The outcome of a 429: an error, counted apart, since it measures the gateway's rate limits
+# rather than the shop (bench/README.md says how to start `make run` with higher ones).
+RATE_LIMITED = "rate_limited"
 
 
 @dataclass
@@ -25,6 +28,7 @@ class Result:
     seconds: float
     latencies: list[float] = field(default_factory=list)  # of successful requests, in seconds
     errors: int = 0
+    rate_limited: int = 0  # of the errors, answers 429
     outcomes: dict[str, int] = field(default_factory=dict)  # of measured requests
     measured_from: float = 0.0  # time.monotonic() when measuring began
     extra: dict[str, Any] = field(default_factory=dict)
@@ -37,6 +41,7 @@ class Result:
             "seconds": round(self.seconds, 2),
             "requests": ok + self.errors,
             "errors": self.errors,
+            "rate_limited": self.rate_limited,
             "rps": round(ok / self.seconds, 1) if self.seconds else 0.0,
             "p50_ms": _percentile(self.latencies, 50),
             "p95_ms": _percentile(self.latencies, 95),
@@ -82,8 +87,9 @@ async def run(
                 took = time.monotonic() - now
                 if now < measure_from:
                     continue
-                if outcome is None:
+                if outcome is None or outcome == RATE_LIMITED:
                     result.errors += 1
+                    result.rate_limited += outcome == RATE_LIMITED
                 else:
                     result.latencies.append(took)
                     result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1

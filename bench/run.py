@@ -130,6 +130,12 @@ def main() -> None:
     path = out / f"{stamp}-{report['machine']['commit']}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\n{time.monotonic() - started:.0f} s; written to {path.relative_to(ROOT)}")
+    limited = sum(row.get("rate_limited", 0) for row in report.get("http", []))
+    if limited:
+        raise SystemExit(
+            f"{limited} answers were 429: the gateway's rate limits were measured, not the shop. "
+            "Start `make run` with higher limits (bench/README.md) and run again."
+        )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.load import Result, run
+from bench.load import RATE_LIMITED, Result, run
 
 CATALOGUE = 200  # products the reads spread over
 STOCK = 100_000_000  # enough that order-place never runs out
@@ -78,7 +78,7 @@ async def product_read(shop: Shop, connections: int, seconds: float) -> Result:
         product_id = random.choice(shop.product_ids)
         async with session.get(f"{shop.base}/api/v1/products/{product_id}") as response:
             await response.read()
-            return "ok" if response.status == 200 else None
+            return _outcome(response.status)
 
     return await run("product-read", request, connections=connections, seconds=seconds)
 
@@ -90,7 +90,7 @@ async def catalogue_browse(shop: Shop, connections: int, seconds: float) -> Resu
             f"{shop.base}/api/v1/products", params={"offset": offset, "limit": 20}
         ) as response:
             await response.read()
-            return "ok" if response.status == 200 else None
+            return _outcome(response.status)
 
     return await run("catalogue-browse", request, connections=connections, seconds=seconds)
 
@@ -110,7 +110,7 @@ async def order_place(shop: Shop, connections: int, seconds: float) -> Result:
         ) as response:
             order = await response.json()
             if response.status not in (201, 202):
-                return None
+                return RATE_LIMITED if response.status == 429 else None
         if order["status"] == "pending":
             pending.append((sent, index, order["id"]))
         return order["status"]
@@ -139,6 +139,12 @@ async def order_place(shop: Shop, connections: int, seconds: float) -> Result:
         "confirmed_per_s": round(confirmed / result.seconds, 1),
     }
     return result
+
+
+def _outcome(status: int) -> str | None:
+    if status == 429:
+        return RATE_LIMITED
+    return "ok" if status == 200 else None
 
 
 async def _settle(session: aiohttp.ClientSession, shop: Shop, index: int, order_id: str) -> str:

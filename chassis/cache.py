@@ -93,3 +93,12 @@ class Cache(DependencyProvider):
 
     def get_dependency(self, worker_ctx: Any) -> CacheClient:
         return CacheClient(self.client, self.breaker, self.namespace, self.ttl)
+
+    # Reported by the service's readiness check, which does not fail for it: the service
+    # serves from PostgreSQL while Redis is away.
+    readiness_name = "redis"
+    readiness_required = False
+
+    def readiness(self) -> str | None:
+        self.client.ping()
+        return None

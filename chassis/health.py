@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nameko.rpc import rpc
+from chassis.rpc import rpc
 
 
 class PingMixin:

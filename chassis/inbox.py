@@ -38,6 +38,8 @@ from sqlalchemy.orm import DeclarativeBase, Session
 
 from chassis.config import setting
 from chassis.errors import InvalidInput
+from chassis.metrics import EVENTS_DEAD, EVENTS_RETRIED
+from chassis.queues import apply_queue_type
 
 _log = logging.getLogger(__name__)
 
@@ -109,6 +111,7 @@ class ReliableEventHandler(EventHandler):
     def setup(self) -> None:
         super().setup()
         config = self.container.config
+        apply_queue_type(self.queue, config)  # not declared yet: the queue consumer does it
         self.max_attempts = setting(config, "EVENT_MAX_ATTEMPTS", 5)
         self.retry_delay = setting(config, "EVENT_RETRY_DELAY", 1.0)
         name = self.queue.name
@@ -127,6 +130,7 @@ class ReliableEventHandler(EventHandler):
         # Declared up front, so that the dead-letter queue can be watched before anything fails.
         with get_connection(config[AMQP_URI_CONFIG_KEY]) as connection:
             for queue in (self.retry_queue, self.dead_queue):
+                apply_queue_type(queue, config)
                 queue(connection.default_channel).declare()
 
     def handle_result(
@@ -153,6 +157,7 @@ class ReliableEventHandler(EventHandler):
             delay = self.retry_delay * 2 ** (attempts - 1)
             headers.update({ATTEMPTS_HEADER: attempts + 1, "x-last-error": error})
             self._publish(message, self.retry_queue, headers, expiration=delay)
+            EVENTS_RETRIED.labels(self.container.service_name, self.event_type).inc()
             _log.warning(
                 "%s failed (attempt %d of %d), retrying in %.1fs: %s",
                 self.queue.name,
@@ -172,6 +177,7 @@ class ReliableEventHandler(EventHandler):
             }
         )
         self._publish(message, self.dead_queue, headers)
+        EVENTS_DEAD.labels(self.container.service_name, self.event_type).inc()
         _log.error(
             "%s parked in %s after %d attempt(s): %s",
             self.queue.name,

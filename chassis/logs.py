@@ -26,6 +26,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from nameko.extensions import DependencyProvider
+from nameko.rpc import ServiceProxy
 from nameko.timer import Timer
 
 from chassis.errors import ServiceError
@@ -113,3 +114,32 @@ class RequestContext(DependencyProvider):
 
     def get_dependency(self, worker_ctx: Any) -> str | None:
         return valid_request_id(worker_ctx.data.get(REQUEST_ID))
+
+
+class _OnBehalfOf:
+    """A worker context whose context data carries another request id than the worker's."""
+
+    def __init__(self, worker_ctx: Any, request_id: str) -> None:
+        self._worker_ctx = worker_ctx
+        self._request_id = request_id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._worker_ctx, name)
+
+    @property
+    def context_data(self) -> dict[str, Any]:
+        return {**self._worker_ctx.context_data, REQUEST_ID: self._request_id}
+
+
+def on_behalf_of(proxy: Any, request_id: str | None) -> Any:
+    """``proxy`` (an ``RpcProxy``'s), making its calls under ``request_id``: for work a worker
+    does for a request other than its own, such as a timer resuming an order placed earlier.
+    Anything but a nameko proxy (a test double), or no id, gives ``proxy`` back as it is."""
+    if not request_id or not isinstance(proxy, ServiceProxy):
+        return proxy
+    return ServiceProxy(
+        _OnBehalfOf(proxy.worker_ctx, request_id),
+        proxy.service_name,
+        proxy.reply_listener,
+        **proxy.options,
+    )

@@ -21,6 +21,7 @@ drop duplicates by ``event_id`` (see ``chassis.inbox``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -31,6 +32,7 @@ from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
 from nameko_sqlalchemy.database import DB_URIS_KEY
+from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -55,6 +57,8 @@ from sqlalchemy.orm import DeclarativeBase, Session
 
 from chassis.config import setting
 from chassis.contracts.events import make_event
+from chassis.logs import REQUEST_ID, current_request_id
+from chassis.metrics import gauge_source
 
 _log = logging.getLogger(__name__)
 
@@ -86,7 +90,7 @@ def outbox_table(metadata: MetaData) -> Table:
 class OutboxWriter:
     """What a worker sees: ``add`` records an event in the worker's own transaction."""
 
-    def __init__(self, table: Table, headers: dict[str, Any], on_add: Any) -> None:
+    def __init__(self, table: Table, headers: Callable[[], dict[str, Any]], on_add: Any) -> None:
         self._table = table
         self._headers = headers
         self._on_add = on_add
@@ -99,7 +103,7 @@ class OutboxWriter:
                 event_id=event["event_id"],
                 event_type=event_type,
                 payload=event,
-                headers=self._headers,
+                headers=self._headers(),
             )
         )
         self._on_add()
@@ -135,6 +139,7 @@ class Outbox(DependencyProvider):
         self._running = False
         self._thread: Any = None
         self._writes: WeakKeyDictionary[Any, int] = WeakKeyDictionary()
+        gauge_source(self)
 
     def start(self) -> None:
         self._running = True
@@ -156,11 +161,18 @@ class Outbox(DependencyProvider):
         self.engine.dispose()
 
     def get_dependency(self, worker_ctx: Any) -> OutboxWriter:
-        headers = {
-            f"nameko.{key}": value
-            for key, value in worker_ctx.context_data.items()
-            if key != "call_id_stack" and value is not None
-        }
+        def headers() -> dict[str, Any]:
+            # Read when the event is written, not now: dependencies that run after this one
+            # (tracing) add to the context data; and work done for another request than the
+            # worker's (the saga's recovery loop) is logged, and announced, under that id.
+            data = dict(worker_ctx.context_data)
+            if data.get(REQUEST_ID) is None:
+                data[REQUEST_ID] = current_request_id()
+            return {
+                f"nameko.{key}": value
+                for key, value in data.items()
+                if key != "call_id_stack" and value is not None
+            }
 
         def on_add() -> None:
             self._writes[worker_ctx] = self._writes.get(worker_ctx, 0) + 1
@@ -240,6 +252,32 @@ class Outbox(DependencyProvider):
         if error is not None:
             raise error
         return len(published)
+
+    def gauges(self) -> list[GaugeMetricFamily]:
+        """The backlog, read when metrics are scraped: unsent events and the age of the
+        oldest. A growing age means events are not getting out (broker down, relay stuck)."""
+        table = self.table
+        with self.engine.connect() as conn:
+            count, age = conn.execute(
+                select(
+                    func.count(),
+                    func.coalesce(
+                        func.extract("epoch", func.now() - func.min(table.c.created_at)), 0
+                    ),
+                ).where(table.c.sent_at.is_(None))
+            ).one()
+        service = [self.container.service_name]
+        backlog = GaugeMetricFamily(
+            "shop_outbox_backlog", "Events written but not yet published", labels=["service"]
+        )
+        backlog.add_metric(service, count)
+        oldest = GaugeMetricFamily(
+            "shop_outbox_oldest_unsent_age_seconds",
+            "Age of the oldest event not yet published (0 when none waits)",
+            labels=["service"],
+        )
+        oldest.add_metric(service, float(age))
+        return [backlog, oldest]
 
     def _purge(self) -> None:
         with self.engine.begin() as conn:

@@ -5,9 +5,11 @@ import eventlet
 eventlet.monkey_patch()
 
 import socket  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
 
@@ -58,3 +60,33 @@ def require_servers(*names: str) -> None:
         pytest.fail(
             "\n".join(lines) + "\n(or run `make stack`, which starts all of them)", pytrace=False
         )
+
+
+def wait_for_charge_in_flight(database_url: str, application: str | None = None) -> None:
+    """Until a payments worker has held a payment row locked for a while: it is inside the
+    slow provider (a ``tok_slow`` charge).
+
+    ``application`` narrows it to the sessions of one service process (its database URL's
+    ``application_name``)."""
+    engine = create_engine(database_url)
+    deadline = time.monotonic() + 10
+    try:
+        while True:
+            with engine.connect() as conn:  # a transaction sees one snapshot of the activity
+                busy = conn.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE datname = current_database() AND state = 'idle in transaction'"
+                        " AND query LIKE '%FROM payments%FOR UPDATE%'"
+                        # held a while: not a quick charge passing through
+                        " AND now() - state_change > interval '100 milliseconds'"
+                        " AND (CAST(:app AS text) IS NULL OR application_name = :app)"
+                    ),
+                    {"app": application},
+                ).scalar()
+            if busy:
+                return
+            assert time.monotonic() < deadline, "no charge reached the payment provider"
+            time.sleep(0.05)
+    finally:
+        engine.dispose()

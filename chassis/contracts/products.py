@@ -10,7 +10,9 @@ from marshmallow import Schema, ValidationError, fields, pre_load, validate, val
 from chassis.contracts.paging import MAX_PAGE as MAX_PAGE
 from chassis.contracts.paging import Page as Page
 
-MAX_CENTS = 100_000_000_00  # a hundred million in currency units: catches unit mistakes
+# What the 32-bit price columns hold (over 21 million in currency units): a larger price
+# would be refused by the database, and is most likely a unit mistake anyway.
+MAX_CENTS = 2**31 - 1
 MAX_STOCK = 1_000_000_000
 
 _name = validate.Length(min=1, max=200)

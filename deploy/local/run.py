@@ -3,7 +3,8 @@
 Migrates each service's database, starts every service with `nameko run` and the gateway
 under gunicorn, shows each one coming up, seeds an admin and a demo catalogue (only when
 absent), then waits. Ctrl-C or SIGTERM stops the gateway first, then the services, each
-with SIGTERM so it finishes what it is doing. Logs go to <RUN_DIR>/logs/.
+with SIGTERM so it finishes what it is doing (within its own bound), and exits 1 if any of
+them did not exit 0. Logs go to <RUN_DIR>/logs/.
 """
 
 from __future__ import annotations
@@ -27,15 +28,18 @@ with warnings.catch_warnings():  # nameko imports eventlet, whose deprecation ba
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from chassis.config import load_config
+from chassis.config import env_float, load_config, setting
 from chassis.migrate import upgrade
+from chassis.shutdown import DEFAULT_TIMEOUT as SHUTDOWN_TIMEOUT
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SERVICES = ("users", "products", "orders", "payments", "notifications")
 WITH_DATABASE = ("users", "products", "orders", "payments", "notifications")
 START_TIMEOUT = float(os.environ.get("START_TIMEOUT", "60"))
-STOP_TIMEOUT = float(os.environ.get("STOP_TIMEOUT", "20"))
+# How long a process may take to exit once its own bound on stopping (gunicorn's
+# GATEWAY_GRACEFUL_TIMEOUT, a service's SHUTDOWN_TIMEOUT) has passed, before it is killed.
+STOP_GRACE = env_float("STOP_GRACE", 10.0)
 
 DEMO_CATALOGUE = [
     {"sku": "MUG-001", "name": "Enamel mug", "description": "Holds 350 ml.", "price_cents": 1200},
@@ -63,7 +67,6 @@ class Cluster:
         self.pids = run_dir / "pids"
         self.pids.mkdir(parents=True, exist_ok=True)
         self.env = dict(os.environ)
-        self.env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(run_dir / "prometheus"))
         # eventlet's deprecation banner, printed by whichever nameko module imports it first
         self.env.setdefault("PYTHONWARNINGS", "ignore::Warning:nameko.cli.commands")
         self.env["PYTHONUNBUFFERED"] = "1"
@@ -73,15 +76,26 @@ class Cluster:
         self.env["SMTP_HOST"] = "127.0.0.1"
         self.env["SMTP_PORT"] = str(self.smtp_port)
         self.amqp_uri = load_config(ROOT / "users" / "config.yaml")["AMQP_URI"]
+        # Which service each process runs: one each, more with SCALE=orders=2,products=2.
+        self.instances = instances(os.environ.get("SCALE", ""))
+        # Each one's health and metrics port: <NAME>_OPS_PORT (ORDERS_2_OPS_PORT for the second
+        # orders), else 9101, 9102... for the first ones, 9201, 9202... for the second ones.
+        self.ops_ports = {
+            name: int(
+                os.environ.get(f"{name.upper().replace('-', '_')}_OPS_PORT")
+                or 9001 + 100 * instance_number(name) + SERVICES.index(service)
+            )
+            for name, service in self.instances.items()
+        }
 
-    def spawn(self, name: str, argv: list[str]) -> None:
+    def spawn(self, name: str, argv: list[str], **env: str) -> None:
         with (self.logs / f"{name}.log").open("ab") as out:
             # A session of its own: Ctrl-C reaches this supervisor only, which then stops
             # the children in order instead of all at once.
             self.procs[name] = subprocess.Popen(
                 argv,
                 cwd=ROOT,
-                env=self.env,
+                env={**self.env, **env},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -89,8 +103,17 @@ class Cluster:
         (self.pids / f"{name}.pid").write_text(f"{self.procs[name].pid}\n")
 
     def start_service(self, name: str) -> None:
+        service = self.instances[name]
         self.spawn(
-            name, [str(BIN / "nameko"), "run", "--config", f"{name}/config.yaml", f"{name}.service"]
+            name,
+            [
+                str(BIN / "nameko"),
+                "run",
+                "--config",
+                f"{service}/config.yaml",
+                f"{service}.service",
+            ],
+            OPS_PORT=str(self.ops_ports[name]),
         )
 
     def start_mail_sink(self) -> None:
@@ -125,7 +148,15 @@ class Cluster:
         self.spawn(
             "gateway",
             [str(BIN / "gunicorn"), "-c", "gateway/gunicorn.conf.py", "gateway.app:create_app()"],
+            # Its workers are processes: their metrics are added up from files kept here.
+            PROMETHEUS_MULTIPROC_DIR=self.env.get(
+                "PROMETHEUS_MULTIPROC_DIR", str(self.run_dir / "prometheus")
+            ),
+            SERVICE_OPS_URLS=",".join(f"{n}={self.ops_url(n)}" for n in SERVICES),
         )
+
+    def ops_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ops_ports[name]}"
 
     def check_alive(self, name: str) -> None:
         code = self.procs[name].poll()
@@ -147,7 +178,7 @@ class Cluster:
             if name not in self.restart_due:
                 recent = [t for t in self.restarts.get(name, []) if now - t < 300] + [now]
                 self.restarts[name] = recent
-                if name not in SERVICES or len(recent) > 20:
+                if name not in self.instances or len(recent) > 20:
                     self.check_alive(name)
                 lately = len([t for t in recent if now - t < 60])
                 self.restart_due[name] = now + min(0.5 * 2 ** (lately - 1) - 0.5, 10.0)
@@ -157,14 +188,16 @@ class Cluster:
             self.start_service(name)
 
     def wait_for_services(self) -> None:
+        """Until each service answers a ping and each process says it is ready."""
         deadline = time.monotonic() + START_TIMEOUT
-        pending = list(SERVICES)
+        pending = list(self.instances)
         with ClusterRpcProxy({"AMQP_URI": self.amqp_uri}, timeout=1) as rpc:
             while pending:
                 name = pending[0]
                 self.check_alive(name)
                 try:
-                    rpc[name].ping()
+                    rpc[self.instances[name]].ping()
+                    urllib.request.urlopen(f"{self.ops_url(name)}/health/ready", timeout=3).close()
                 except Exception:
                     if time.monotonic() > deadline:
                         raise SystemExit(
@@ -211,23 +244,63 @@ class Cluster:
                     created += 1
                 log(f"  seeded {created} demo products")
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
+        """SIGTERM to each process, then wait for its own bound on stopping and ``STOP_GRACE``
+        more before killing it. Returns whether every one exited with status 0."""
         # The gateway drains first, so no new work reaches the services; they then stop together.
         # The mail sink goes last: services may still be sending while they finish.
-        for group in (["gateway"], list(reversed(SERVICES)), ["smtp-sink"]):
+        clean = True
+        for group, bound in (
+            (["gateway"], env_float("GATEWAY_GRACEFUL_TIMEOUT", 20.0)),
+            (list(reversed(self.instances)), max(map(self.shutdown_timeout, SERVICES))),
+            (["smtp-sink"], 0.0),
+        ):
             running = [n for n in group if n in self.procs and self.procs[n].poll() is None]
             for name in running:
                 self.procs[name].send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + STOP_TIMEOUT
+            deadline = time.monotonic() + bound + STOP_GRACE
             for name in running:
                 proc = self.procs[name]
                 try:
-                    proc.wait(max(0.1, deadline - time.monotonic()))
+                    code = proc.wait(max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
-                    log(f"  {name} did not stop within {STOP_TIMEOUT:.0f} s: killing it")
+                    log(f"  {name} did not stop within {bound + STOP_GRACE:.0f} s: killing it")
                     proc.kill()
-                    proc.wait()
-                log(f"  stopped {name}")
+                    code = proc.wait()
+                if code == 0:
+                    log(f"  stopped {name}")
+                else:
+                    clean = False
+                    how = f"signal {signal.Signals(-code).name}" if code < 0 else f"status {code}"
+                    log(f"  ! {name} exited with {how}: see {self.logs / name}.log")
+        return clean
+
+    @staticmethod
+    def shutdown_timeout(name: str) -> float:
+        """The service's bound on finishing its work after SIGTERM (see chassis/shutdown.py)."""
+        config = load_config(ROOT / name / "config.yaml")
+        return setting(config, "SHUTDOWN_TIMEOUT", SHUTDOWN_TIMEOUT)
+
+
+def instances(scale: str) -> dict[str, str]:
+    """``orders=2`` → {"users": "users", ..., "orders": "orders", "orders-2": "orders", ...}."""
+    counts = dict.fromkeys(SERVICES, 1)
+    for entry in filter(None, (part.strip() for part in scale.split(","))):
+        name, _, count = entry.partition("=")
+        if name not in counts or not count.isdigit() or int(count) < 1:
+            raise SystemExit(f"SCALE: {entry!r} is not <service>=<count>, e.g. orders=2")
+        counts[name] = int(count)
+    return {
+        name if number == 1 else f"{name}-{number}": name
+        for number in range(1, max(counts.values()) + 1)
+        for name in SERVICES
+        if number <= counts[name]
+    }
+
+
+def instance_number(name: str) -> int:
+    base, _, number = name.rpartition("-")
+    return int(number) if base and number.isdigit() else 1
 
 
 def lock(run_dir: Path):
@@ -244,10 +317,13 @@ def lock(run_dir: Path):
 
 def banner(cluster: Cluster) -> None:
     email = os.environ.get("ADMIN_EMAIL", "admin@example.com")
+    ports = ", ".join(f"{name} {port}" for name, port in cluster.ops_ports.items())
     log(f"""
 The shop is running.
   API        {cluster.url}/api/v1/products      (readiness: {cluster.url}/ready)
-  metrics    {cluster.url}/metrics
+  API docs   {cluster.url}/api/v1/docs
+  metrics    {cluster.url}/metrics, and each service's on its ops port:
+             http://127.0.0.1:<port>/metrics, /health/live, /health/ready ({ports})
   admin      {email} (password from ADMIN_PASSWORD, default admin-secret)
   RabbitMQ   http://127.0.0.1:15672  (guest / guest)
   logs       tail -f {cluster.logs}/*.log
@@ -280,7 +356,7 @@ def main() -> int:
             log(f"  ✓ {name}")
         log("Starting services")
         cluster.start_mail_sink()
-        for name in SERVICES:
+        for name in cluster.instances:
             cluster.start_service(name)
         cluster.wait_for_services()
         cluster.seed()
@@ -292,12 +368,15 @@ def main() -> int:
             time.sleep(0.5)
     except KeyboardInterrupt:
         log("\nStopping")
-        return 0
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        cluster.stop()
+        clean = cluster.stop()
         del _lock
+    if not clean:
+        log("Stopped, not all cleanly: a non-zero exit is listed above.")
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ import logging
 from typing import Any
 
 from flask import Flask
+from opentelemetry.instrumentation.flask import FlaskInstrumentor
 
-from gateway import headers, request_id
+from chassis import tracing
+from gateway import cors, headers, limits, openapi, request_id
 from gateway.breakers import GuardedRpc
 from gateway.config import Settings
 from gateway.errors import register_error_handlers
@@ -15,6 +17,7 @@ from gateway.idempotency import IdempotencyStore
 from gateway.metrics import instrument
 from gateway.routes import admin, health, notifications, orders, products, users
 from gateway.rpc import RpcPool
+from gateway.schemas import JsonProvider
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -30,11 +33,18 @@ def create_app(
     settings = settings or Settings.from_env()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.json = JsonProvider(app)
     app.json.sort_keys = False
     app.extensions["settings"] = settings
     # Clients start lazily, on first use, so each gunicorn worker opens its own after fork.
     app.extensions["rpc"] = GuardedRpc(
-        rpc or RpcPool(settings.amqp_uri, settings.rpc_pool_size, settings.rpc_timeout),
+        rpc
+        or RpcPool(
+            settings.amqp_uri,
+            settings.rpc_pool_size,
+            settings.rpc_timeout,
+            timeouts=settings.rpc_timeouts,
+        ),
         settings.breaker_fail_max,
         settings.breaker_reset_timeout,
         settings.read_attempts,
@@ -44,14 +54,21 @@ def create_app(
     )
     # Its Redis client, too, is made on first use.
     app.extensions["idempotency"] = idempotency or IdempotencyStore(
-        settings.redis_url, settings.idempotency_ttl, wait=settings.rpc_timeout + 1
+        settings.redis_url,
+        settings.idempotency_ttl,
+        wait=max([settings.rpc_timeout, *settings.rpc_timeouts.values()]) + 1,
     )
     request_id.install(app)
     headers.install(app)
     register_error_handlers(app)
     instrument(app)
-    for module in (health, users, products, orders, notifications, admin):
+    for module in (health, users, products, orders, notifications, admin, openapi):
         app.register_blueprint(module.bp)
+    cors.install(app, settings)
+    limits.install(app, settings)  # after the routes: it wraps the login and order views
+    if tracing.configure("gateway"):
+        # A span per request; RPC calls carry its trace context (gateway.rpc).
+        FlaskInstrumentor().instrument_app(app, excluded_urls="health,ready,metrics")
     if not app.debug:
         logging.getLogger("gateway").setLevel(logging.INFO)
     return app

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -19,6 +19,7 @@ from kombu.exceptions import OperationalError
 from nameko.exceptions import RpcTimeout
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from chassis import tracing
 from chassis.logs import REQUEST_ID, current_request_id
 
 _log = logging.getLogger(__name__)
@@ -32,9 +33,17 @@ class PoolExhausted(Exception):
 
 
 class RpcPool:
-    def __init__(self, amqp_uri: str, size: int, timeout: float, acquire_timeout: float = 5.0):
+    def __init__(
+        self,
+        amqp_uri: str,
+        size: int,
+        timeout: float,
+        acquire_timeout: float = 5.0,
+        timeouts: Mapping[str, float] | None = None,
+    ):
         self._config = {"AMQP_URI": amqp_uri, "serializer": "json"}
         self._timeout = timeout
+        self._timeouts = dict(timeouts or {})  # per "service.method" or per "service"
         self._acquire_timeout = acquire_timeout
         self._slots = threading.BoundedSemaphore(size)
         self._idle: queue.LifoQueue[ClusterRpcProxy] = queue.LifoQueue()
@@ -76,8 +85,12 @@ class RpcPool:
         finally:
             self._slots.release()
 
+    def timeout_of(self, service: str, method: str) -> float | None:
+        """The bound configured for this call site, if it has one of its own."""
+        return self._timeouts.get(f"{service}.{method}", self._timeouts.get(service))
+
     def call(self, service: str, method: str, *args: Any, **kwargs: Any) -> Any:
-        with self.proxy() as proxy:
+        with self.proxy(self.timeout_of(service, method)) as proxy:
             return getattr(proxy[service], method)(*args, **kwargs)
 
     def call_within(
@@ -107,12 +120,13 @@ def _set_timeout(client: ClusterRpcProxy, timeout: float) -> None:
 
 def _set_request_id(client: ClusterRpcProxy, request_id: str | None) -> None:
     # The calls' context data (sent as ``nameko.*`` headers) is the client's worker context's;
-    # lent to one request at a time, the client carries that request's id.
+    # lent to one request at a time, the client carries that request's id and trace context.
     data = client._worker_ctx.data
     if request_id:
         data[REQUEST_ID] = request_id
     else:
         data.pop(REQUEST_ID, None)
+    tracing.inject(data)
 
 
 def _discard(client: ClusterRpcProxy) -> None:

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 
 from flask import request
+from flask.json.provider import DefaultJSONProvider
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from chassis.contracts.products import MAX_PAGE, NewProduct, ProductChanges
@@ -21,13 +22,16 @@ __all__ = [
     "NewOrder",
     "SalesQuery",
     "body",
+    "no_body",
     "query",
+    "JsonProvider",
 ]
 
 MAX_ID = 2**31 - 1
 MAX_ORDER_ITEMS = 100
 MAX_QUANTITY = 10_000
 MAX_SALES_DAYS = 366  # a report covers at most a (leap) year, both ends included
+UNSTORABLE_TEXT = "Must not contain NUL or unpaired surrogate characters."
 
 
 class Registration(RegisterUser):
@@ -80,6 +84,36 @@ class SalesQuery(Schema):
             raise ValidationError(f"The range may cover at most {MAX_SALES_DAYS} days.", "to")
 
 
+def _unstorable(data: dict[str, Any]) -> dict[Any, Any]:
+    """Messages naming each string in ``data`` that no service could store (PostgreSQL's text
+    holds neither NUL nor an unpaired surrogate), nested as marshmallow nests them. A loop, not
+    recursion: JSON nested as deeply as the parser allows must not overflow the stack here."""
+    found: dict[Any, Any] = {}
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((path + (key,), item) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend((path + (index,), item) for index, item in enumerate(value))
+        elif isinstance(value, str) and not _storable(value):
+            place = found
+            for key in path[:-1]:
+                place = place.setdefault(key, {})
+            place[path[-1]] = [UNSTORABLE_TEXT]
+    return found
+
+
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()  # fails on an unpaired surrogate, which JSON's \ud800 escapes can make
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _invalid(messages: Any) -> ApiError:
     fields_ = messages if isinstance(messages, dict) else {"_schema": messages}
     return ApiError(400, "invalid_input", "Invalid input", fields_)
@@ -95,10 +129,24 @@ def body(schema: Schema) -> dict[str, Any]:
             "The body must be a JSON object",
             {"_body": ["Send a JSON object with Content-Type: application/json."]},
         )
+    unstorable = _unstorable(data)
+    if unstorable:
+        raise _invalid(unstorable)
     try:
         return schema.load(data)
     except ValidationError as exc:
         raise _invalid(exc.messages) from None
+
+
+class Empty(Schema):
+    """The body of a route that takes none: nothing, or ``{}``."""
+
+
+def no_body() -> None:
+    """Refuse a body on a route that takes none as any body is refused: fields it does not
+    know (400 naming them), malformed JSON (400) or too large (413)."""
+    if request.get_data(cache=True):
+        body(Empty())
 
 
 def query(schema: Schema) -> dict[str, Any]:
@@ -106,3 +154,14 @@ def query(schema: Schema) -> dict[str, Any]:
         return schema.load(request.args.to_dict())
     except ValidationError as exc:
         raise _invalid(exc.messages) from None
+
+
+class JsonProvider(DefaultJSONProvider):
+    """Flask's JSON, except that a document nested too deeply for the parser is invalid JSON
+    (a 400, like any other), not a RecursionError (a 500)."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None

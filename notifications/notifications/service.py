@@ -4,7 +4,7 @@ import logging
 from typing import Any
 
 from nameko.dependency_providers import Config
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import RpcProxy
 from nameko_sqlalchemy import Database
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -22,9 +22,14 @@ from chassis.contracts.events import (
 )
 from chassis.inbox import Inbox, event_handler
 from chassis.logs import RequestContext
+from chassis.metrics import Metrics
+from chassis.ops import OpsServer
 from chassis.resilience import within
+from chassis.rpc import rpc
 from chassis.schemas import dump, load
+from chassis.shutdown import GracefulShutdown
 from chassis.timers import timer
+from chassis.tracing import Tracing
 from notifications import domain, schemas
 from notifications.mailer import Mailer, MailUnavailable
 from notifications.models import Base, Notification, Recipient
@@ -44,6 +49,10 @@ class NotificationsService(health.PingMixin):
     name = "notifications"
 
     request_id = RequestContext()
+    shutdown = GracefulShutdown()
+    metrics = Metrics()
+    tracing = Tracing()
+    ops = OpsServer()
 
     db = Database(Base, engine_options={"pool_pre_ping": True})
     inbox = Inbox(Base)

@@ -9,6 +9,7 @@ where it is, for the recovery loop to try again later.
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,8 @@ from nameko.exceptions import RemoteError
 from sqlalchemy import delete, update
 
 from chassis.contracts.events import ORDER_CANCELLED, ORDER_CONFIRMED, ORDER_CREATED
-from chassis.logs import bind_request_id, current_request_id, reset_request_id
+from chassis.logs import bind_request_id, current_request_id, on_behalf_of, reset_request_id
+from chassis.metrics import SAGA_OUTCOMES
 from chassis.resilience import within
 from orders import domain
 from orders.exceptions import UnknownProduct
@@ -77,14 +79,23 @@ class Saga:
         if order is None:
             order = self.load(order_id)
         if order is not None and current_request_id() is None:
-            # Driven by the recovery loop: log under the id of the request that placed it.
+            # Driven by the recovery loop: log, call and announce under the id of the request
+            # that placed it.
             token = bind_request_id(order["request_id"])
             try:
                 _log.info("order %s: resuming at step %s", order_id, order["step"])
-                return self._drive(order_id, budget, placing, order)
+                return self._on_behalf_of(order["request_id"])._drive(
+                    order_id, budget, placing, order
+                )
             finally:
                 reset_request_id(token)
         return self._drive(order_id, budget, placing, order)
+
+    def _on_behalf_of(self, request_id: str | None) -> Saga:
+        saga = copy.copy(self)
+        saga.products = on_behalf_of(self.products, request_id)
+        saga.payments = on_behalf_of(self.payments, request_id)
+        return saga
 
     def _drive(
         self,
@@ -191,6 +202,7 @@ class Saga:
             if not _move(session, order["id"], domain.CHARGE, **done):
                 return None
             self.outbox.add(session, ORDER_CONFIRMED, confirmed_at=now.isoformat(), **_event(order))
+        SAGA_OUTCOMES.labels(domain.CONFIRMED, "none").inc()
         return {**order, **done}
 
     def _compensate(self, order: dict[str, Any], timeout: float) -> dict[str, Any] | None:
@@ -213,6 +225,7 @@ class Saga:
                 confirmed_at=confirmed_at.isoformat() if confirmed_at else None,
                 **_event(order),
             )
+        SAGA_OUTCOMES.labels(domain.CANCELLED, order["cancel_reason"]).inc()
         return {**order, **done}
 
     def _unknown_products(

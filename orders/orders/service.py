@@ -7,7 +7,7 @@ from typing import Any
 
 from eventlet.greenpool import GreenPool
 from nameko.dependency_providers import Config
-from nameko.rpc import RpcProxy, rpc
+from nameko.rpc import RpcProxy
 from nameko_sqlalchemy import Database
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -18,9 +18,14 @@ from chassis.config import setting
 from chassis.contracts.events import ORDER_CANCELLED, ORDER_CONFIRMED, SOURCES, parse_event
 from chassis.inbox import Inbox, event_handler
 from chassis.logs import RequestContext
+from chassis.metrics import Metrics
+from chassis.ops import OpsServer
 from chassis.outbox import Outbox
+from chassis.rpc import rpc
 from chassis.schemas import dump, load
+from chassis.shutdown import GracefulShutdown
 from chassis.timers import timer
+from chassis.tracing import Tracing
 from orders import domain, sales, schemas
 from orders.exceptions import IdempotencyKeyReused, OrderNotCancellable, OrderNotFound
 from orders.models import Base, Order, OrderItem
@@ -35,6 +40,10 @@ class OrdersService(health.PingMixin):
     name = "orders"
 
     request_id = RequestContext()
+    shutdown = GracefulShutdown()
+    metrics = Metrics()
+    tracing = Tracing()
+    ops = OpsServer()
 
     db = Database(Base, engine_options={"pool_pre_ping": True, "pool_size": 20})
     outbox = Outbox(Base)

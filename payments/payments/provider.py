@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import logging
+import time
 from typing import Any, Protocol
 
 from nameko.extensions import DependencyProvider
@@ -29,12 +30,16 @@ class Provider(Protocol):
 
 class SimulatedProvider:
     """Tokens starting ``tok_decline`` are declined, ``tok_fail`` make the provider error,
-    anything else is approved."""
+    ``tok_slow`` are approved after ``PAYMENT_PROVIDER_SLOW_SECONDS`` (default 2), as a provider
+    under load answers; anything else is approved at once."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
+        self.slow_seconds = setting(config, "PAYMENT_PROVIDER_SLOW_SECONDS", 2.0)
 
     def charge(self, key: str, amount_cents: int, token: str) -> Outcome:
+        if token.startswith("tok_slow"):
+            time.sleep(self.slow_seconds)  # green under `nameko run`: other workers go on
         if token.startswith("tok_fail"):
             raise ProviderError("simulated provider error")
         if token.startswith("tok_decline"):

@@ -23,6 +23,14 @@ class OrderId(Schema):
     order_id = fields.Str(required=True, validate=_order_id)
 
 
+class PaymentRef(OrderId):
+    """An order's payment, and the user a caller acts for (None: a trusted internal caller)."""
+
+    user_id = fields.Int(
+        load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1)
+    )
+
+
 class Payment(Schema):
     order_id = fields.Str(required=True)
     user_id = fields.Int(allow_none=True)

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko.rpc import rpc
 from nameko_sqlalchemy import Database
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
@@ -15,8 +14,13 @@ from chassis.contracts.events import (
     PAYMENT_SUCCEEDED,
 )
 from chassis.logs import RequestContext
+from chassis.metrics import Metrics
+from chassis.ops import OpsServer
 from chassis.outbox import Outbox
+from chassis.rpc import rpc
 from chassis.schemas import dump, load
+from chassis.shutdown import GracefulShutdown
+from chassis.tracing import Tracing
 from payments import schemas
 from payments.domain import (
     APPROVED,
@@ -44,6 +48,10 @@ class PaymentsService(health.PingMixin):
     name = "payments"
 
     request_id = RequestContext()
+    shutdown = GracefulShutdown()
+    metrics = Metrics()
+    tracing = Tracing()
+    ops = OpsServer()
 
     db = Database(Base, engine_options={"pool_pre_ping": True})
     outbox = Outbox(Base)
@@ -64,6 +72,8 @@ class PaymentsService(health.PingMixin):
         )
         with self.db.get_session() as session:
             payment = _claim(session, data["order_id"], PROCESSING, data)
+            if data["user_id"] is not None and payment.user_id not in (None, data["user_id"]):
+                raise _not_found(payment.order_id)  # another user's payment for this order
             if payment.status != PROCESSING:
                 # Decided before (a repeated call), or voided by a refund that came first.
                 if payment.status == APPROVED and payment.amount_cents != data["amount_cents"]:
@@ -97,11 +107,17 @@ class PaymentsService(health.PingMixin):
             return _dump(payment)
 
     @rpc
-    def refund(self, order_id: str) -> dict[str, Any]:
+    def refund(self, order_id: str, user_id: int | None = None) -> dict[str, Any]:
         """Give an approved charge back. Idempotent. Refunding an order that was never charged
-        records it as ``voided``, so that a charge arriving late for it is refused."""
-        order_id = load(schemas.OrderId, {"order_id": order_id})["order_id"]
+        records it as ``voided``, so that a charge arriving late for it is refused.
+
+        With ``user_id`` (a caller acting for a user), only that user's existing payment is
+        refunded: another user's, or none, is ``PaymentNotFound`` and nothing is recorded."""
+        ref = load(schemas.PaymentRef, {"order_id": order_id, "user_id": user_id})
+        order_id = ref["order_id"]
         with self.db.get_session() as session:
+            if ref["user_id"] is not None:
+                _find(session, ref, with_for_update=True)
             payment = _claim(session, order_id, VOIDED, {"amount_cents": 0})
             if payment.status == APPROVED:
                 try:
@@ -120,15 +136,11 @@ class PaymentsService(health.PingMixin):
             return _dump(payment)
 
     @rpc
-    def get_payment(self, order_id: str) -> dict[str, Any]:
-        order_id = load(schemas.OrderId, {"order_id": order_id})["order_id"]
+    def get_payment(self, order_id: str, user_id: int | None = None) -> dict[str, Any]:
+        """The order's payment; with ``user_id``, only if it is that user's."""
+        ref = load(schemas.PaymentRef, {"order_id": order_id, "user_id": user_id})
         with self.db.get_session() as session:
-            payment = session.get(Payment, order_id)
-            if payment is None:
-                raise PaymentNotFound(
-                    f"No payment for order {order_id}", {"order_id": ["Not found."]}
-                )
-            return _dump(payment)
+            return _dump(_find(session, ref))
 
 
 def _claim(session: Session, order_id: str, status: str, data: dict[str, Any]) -> Payment:
@@ -147,6 +159,19 @@ def _claim(session: Session, order_id: str, status: str, data: dict[str, Any]) -
         .on_conflict_do_nothing(index_elements=[Payment.order_id])
     )
     return session.get(Payment, order_id, with_for_update=True, populate_existing=True)
+
+
+def _find(session: Session, ref: dict[str, Any], **options: Any) -> Payment:
+    """The order's payment. With ``ref["user_id"]``, someone else's payment (or one whose owner
+    is unknown) is reported exactly like a missing one."""
+    payment = session.get(Payment, ref["order_id"], **options)
+    if payment is None or ref["user_id"] not in (None, payment.user_id):
+        raise _not_found(ref["order_id"])
+    return payment
+
+
+def _not_found(order_id: str) -> PaymentNotFound:
+    return PaymentNotFound(f"No payment for order {order_id}", {"order_id": ["Not found."]})
 
 
 def _dump(payment: Payment) -> dict[str, Any]:

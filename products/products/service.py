@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko.rpc import rpc
 from nameko_sqlalchemy import Database
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -13,7 +12,12 @@ from chassis import health
 from chassis.cache import Cache
 from chassis.database import is_unique_violation
 from chassis.logs import RequestContext
+from chassis.metrics import Metrics
+from chassis.ops import OpsServer
+from chassis.rpc import rpc
 from chassis.schemas import dump, load
+from chassis.shutdown import GracefulShutdown
+from chassis.tracing import Tracing
 from products import schemas
 from products.domain import merge_items, shortage
 from products.exceptions import DuplicateSku, OutOfStock, ProductNotFound
@@ -27,6 +31,10 @@ class ProductsService(health.PingMixin):
     name = "products"
 
     request_id = RequestContext()
+    shutdown = GracefulShutdown()
+    metrics = Metrics()
+    tracing = Tracing()
+    ops = OpsServer()
 
     db = Database(Base, engine_options={"pool_pre_ping": True})
     cache = Cache("products:v1", ttl=60)

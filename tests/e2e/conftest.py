@@ -1,6 +1,7 @@
 """The whole cluster, started the way `make run` starts it, on a vhost, databases and a Redis
 database of its own, so a developer's running `make run` is left alone."""
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -14,10 +15,13 @@ import redis
 import requests
 
 from tests.conftest import ROOT, free_port, require_servers
+from tests.e2e.otlp_sink import OtlpSink
 
 API = "http://127.0.0.1:15672/api"
 ADMIN = {"email": "admin@example.com", "password": "e2e-admin-password"}
 START_TIMEOUT = 120
+SERVICES = ("users", "products", "orders", "payments", "notifications")
+INSTANCES = (*SERVICES, "orders_2", "products_2")
 
 
 def pytest_collection_modifyitems(items):
@@ -27,7 +31,16 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(scope="session")
-def vhost():
+def machine_lock():
+    """One e2e run per machine at a time: runs share the ``*_e2e`` databases and Redis db 1,
+    and the chaos test restarts the servers under everyone's feet."""
+    with open("/tmp/shop-e2e.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.fixture(scope="session")
+def vhost(machine_lock):
     require_servers("rabbitmq", "rabbitmq_api", "postgres", "redis")
     name = f"shop_e2e_{uuid.uuid4().hex[:8]}"
     auth = ("guest", "guest")
@@ -43,7 +56,15 @@ def vhost():
 
 
 @pytest.fixture(scope="session")
-def cluster_env(vhost, tmp_path_factory):
+def otlp_sink():
+    """Where the cluster sends its traces: tracing is on in e2e, as in production."""
+    sink = OtlpSink()
+    yield sink
+    sink.close()
+
+
+@pytest.fixture(scope="session")
+def cluster_env(vhost, tmp_path_factory, otlp_sink):
     db = "postgresql+psycopg2://shop:shop@127.0.0.1:5432/{}_e2e"
     redis_url = "redis://127.0.0.1:6379/1"
     redis.Redis.from_url(redis_url).flushdb()
@@ -58,6 +79,11 @@ def cluster_env(vhost, tmp_path_factory):
         "SMTP_PORT": str(free_port()),  # its own mail sink, never the one of `make run`
         "REDIS_URL": redis_url,
         "GATEWAY_PORT": str(free_port()),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_sink.endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",  # ms between exports: tests wait for the spans
+        # Two of orders and of products, on the same queues, as a scaled-out deployment runs.
+        "SCALE": "orders=2,products=2",
+        **{f"{name.upper()}_OPS_PORT": str(free_port()) for name in INSTANCES},
         "RUN_DIR": str(tmp_path_factory.mktemp("run")),
         "ADMIN_EMAIL": ADMIN["email"],
         "ADMIN_PASSWORD": ADMIN["password"],
@@ -126,11 +152,16 @@ def admin(api):
     return login(api, ADMIN["email"], ADMIN["password"])
 
 
-@pytest.fixture
-def customer(api):
+def new_customer(api: Api) -> Api:
+    """A customer signed up and logged in, with an address of its own."""
     email = f"c.{uuid.uuid4().hex[:10]}@example.com"
     created = api.post(
         "/api/v1/users", json={"email": email, "password": "customer-pw", "name": "Cus Tomer"}
     )
     assert created.status_code == 201, created.text
     return login(api, email, "customer-pw")
+
+
+@pytest.fixture
+def customer(api):
+    return new_customer(api)

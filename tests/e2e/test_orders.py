@@ -352,8 +352,8 @@ def test_one_request_id_tells_the_whole_story_across_the_logs(api, admin, cluste
     ends = time.monotonic() + 20
     while True:
         found = set()
-        for name in wanted:
-            for line in (logs / f"{name}.log").read_text(errors="replace").splitlines():
+        for path in logs.glob("*.log"):  # orders-2.log too: any instance may have done a part
+            for line in path.read_text(errors="replace").splitlines():
                 if request_id in line and line.startswith("{"):
                     found.add(json.loads(line)["service"])
         if found == wanted or time.monotonic() > ends:

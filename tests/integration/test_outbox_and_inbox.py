@@ -11,6 +11,7 @@ from nameko.rpc import rpc
 from nameko.standalone.events import event_dispatcher
 from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 from nameko_sqlalchemy import Database
+from prometheus_client import REGISTRY
 from sqlalchemy import Column, Integer, String, Table, create_engine, func, insert, select
 from sqlalchemy.orm import DeclarativeBase
 
@@ -181,10 +182,13 @@ def test_a_duplicate_delivery_has_no_second_effect(runner, engine, config):
 
 
 def test_a_failing_handler_is_retried_until_it_succeeds(runner, engine, config):
+    labels = {"service": "consumer", "event_type": USER_REGISTERED}
+    retried_before = REGISTRY.get_sample_value("shop_events_retried_total", labels) or 0
     event = make_event(USER_REGISTERED, **announce(f"flaky-{uuid.uuid4().hex}"))
     with handled(runner, lambda body: body["event_id"] == event["event_id"]):
         event_dispatcher(config)("producer", USER_REGISTERED, event)
     assert attempts[event["name"]] == 3
+    assert REGISTRY.get_sample_value("shop_events_retried_total", labels) == retried_before + 2
     assert effects_of(engine, event["event_id"]) == 1
 
 
@@ -226,9 +230,13 @@ def dead_letters(config, timeout=10):
 def test_an_event_that_cannot_be_handled_is_parked_with_its_error(
     runner, engine, config, body, expected_attempts, error
 ):
+    labels = {"service": "consumer", "event_type": USER_REGISTERED}
+    parked_before = REGISTRY.get_sample_value("shop_events_dead_lettered_total", labels) or 0
     event = body()
     event_dispatcher(config)("producer", USER_REGISTERED, event)
     ((raw, headers),) = dead_letters(config)
+    parked = REGISTRY.get_sample_value("shop_events_dead_lettered_total", labels)
+    assert parked == parked_before + 1
     assert json.loads(raw) == event
     assert headers["x-attempts"] == expected_attempts
     assert headers["x-error"].startswith(error)

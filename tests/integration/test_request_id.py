@@ -101,3 +101,6 @@ def test_the_recovery_loop_logs_under_the_id_of_the_request_that_placed_the_orde
         pass
     ours = [line["message"] for line in lines() if line.get("request_id") == request_id]
     assert f"order {order_id}: resuming at step reserve" in ours
+    # and the services it called on the order's behalf logged under that id too
+    assert any(message.startswith("products.reserve_stock done") for message in ours), ours
+    assert any(message.startswith("payments.charge done") for message in ours), ours

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko.rpc import rpc
 from nameko_sqlalchemy import Database
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -11,8 +10,13 @@ from chassis import health
 from chassis.contracts.events import USER_REGISTERED
 from chassis.database import is_unique_violation
 from chassis.logs import RequestContext
+from chassis.metrics import Metrics
+from chassis.ops import OpsServer
 from chassis.outbox import Outbox
+from chassis.rpc import rpc
 from chassis.schemas import dump, load
+from chassis.shutdown import GracefulShutdown
+from chassis.tracing import Tracing
 from users import schemas
 from users.domain import Passwords, normalize_email
 from users.exceptions import InvalidCredentials, UserAlreadyExists, UserNotFound
@@ -25,6 +29,10 @@ class UsersService(health.PingMixin):
     name = "users"
 
     request_id = RequestContext()
+    shutdown = GracefulShutdown()
+    metrics = Metrics()
+    tracing = Tracing()
+    ops = OpsServer()
 
     db = Database(Base, engine_options={"pool_pre_ping": True})
     outbox = Outbox(Base)
@@ -77,10 +85,12 @@ class UsersService(health.PingMixin):
             return dump(schemas.User, user)
 
     @rpc
-    def get_user(self, user_id: int) -> dict[str, Any]:
-        data = load(schemas.UserId, {"user_id": user_id})
+    def get_user(self, user_id: int, requester_id: int | None = None) -> dict[str, Any]:
+        """A user's profile. With ``requester_id`` (a caller acting for a user), only that user's
+        own: someone else's is reported exactly like a missing one."""
+        data = load(schemas.UserRef, {"user_id": user_id, "requester_id": requester_id})
         with self.db.get_session() as session:
             user = session.get(User, data["user_id"])
-            if user is None:
+            if user is None or data["requester_id"] not in (None, user.id):
                 raise UserNotFound(f"No user {data['user_id']}", {"user_id": ["Not found."]})
             return dump(schemas.User, user)

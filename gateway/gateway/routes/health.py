@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from flask import Blueprint, current_app
@@ -35,9 +38,34 @@ def _ping(service: str) -> str | None:
     return None if answer.get("status") == "ok" else f"unexpected answer: {answer!r}"
 
 
+def _service_ready(service: str) -> str | None:
+    """What the service's own readiness check (its database, the broker...) says is wrong."""
+    url = settings().ops_urls.get(service)
+    if url is None:
+        return None
+    try:
+        with urllib.request.urlopen(f"{url}/health/ready", timeout=settings().ready_timeout):
+            return None
+    except urllib.error.HTTPError as exc:
+        try:
+            failed = json.loads(exc.read()).get("failed") or []
+        except ValueError:
+            failed = []
+        return f"not ready: {', '.join(failed) or exc.code}"
+    except OSError as exc:
+        return f"health port unreachable: {exc.__class__.__name__}"
+
+
+def _check_service(service: str) -> str | None:
+    return _ping(service) or _service_ready(service)
+
+
 @bp.get("/ready")
 def ready():
-    """200 when the broker and every service answer; 503 naming what failed otherwise."""
+    """200 when the broker and every service answer; 503 naming what failed otherwise.
+
+    A service is ready when it answers an RPC ping through the broker (the path every request
+    takes) and its own readiness check passes (its database and broker connections)."""
     checks: dict[str, str] = {}
     broker = _check_broker()
     checks["rabbitmq"] = broker or "ok"
@@ -47,7 +75,7 @@ def ready():
 
         def ping(service: str) -> str | None:
             with app.app_context():
-                return _ping(service)
+                return _check_service(service)
 
         with ThreadPoolExecutor(max_workers=len(services)) as pool:
             for service, failure in zip(services, pool.map(ping, services), strict=True):

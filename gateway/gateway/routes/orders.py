@@ -66,6 +66,7 @@ def get_order(order_id: str):
 @bp.post("/<order_id>/cancel")
 @login_required
 def cancel_order(order_id: str):
+    schemas.no_body()
     return rpc().call("orders", "cancel_order", _known_id(order_id), g.user["id"])
 
 

@@ -9,8 +9,8 @@ bp = Blueprint("products", __name__, url_prefix="/api/v1/products")
 
 
 def _known_id(product_id: int) -> int:
-    # Larger ids cannot exist (the column is a 32-bit integer): answer as for any unknown id.
-    if product_id > schemas.MAX_ID:
+    # Ids start at 1 and the column is a 32-bit integer: answer any other as an unknown id.
+    if not 1 <= product_id <= schemas.MAX_ID:
         raise ApiError(404, "product_not_found", f"No product {product_id}")
     return product_id
 

@@ -10,7 +10,11 @@ from gateway.auth import issue_token
 from gateway.config import Settings
 from gateway.idempotency import IdempotencyStore
 
-SETTINGS = Settings(jwt_secret="unit-test-secret-that-is-long-enough-for-hs256")
+# Rate limits counted in the app's own memory: no Redis in unit tests, a fresh count per app.
+SETTINGS = Settings(
+    jwt_secret="unit-test-secret-that-is-long-enough-for-hs256",
+    rate_limit_storage_url="memory://",
+)
 
 
 def remote(exc: Exception) -> Exception:

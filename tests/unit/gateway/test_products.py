@@ -40,6 +40,17 @@ def test_get_unknown_product_is_404(client, rpc):
     assert client.get("/api/v1/products/abc").status_code == 404
 
 
+@pytest.mark.parametrize("product_id", [0, 2**31])
+def test_an_id_no_product_can_have_is_404_without_a_call(client, rpc, product_id):
+    assert client.get(f"/api/v1/products/{product_id}").status_code == 404
+    changed = client.patch(
+        f"/api/v1/products/{product_id}", json={"stock": 1}, headers=bearer(role="admin")
+    )
+    assert changed.status_code == 404
+    assert changed.json["error"] == "product_not_found"
+    assert rpc.calls == []
+
+
 def test_create_needs_an_admin(client, rpc):
     rpc.on("products", "create_product", lambda data: {"id": 1, **data, "description": ""})
     assert client.post("/api/v1/products", json=NEW).status_code == 401
@@ -59,6 +70,7 @@ def test_create_needs_an_admin(client, rpc):
         ({**NEW, "colour": "red"}, "colour", "Unknown field."),
         ({**NEW, "price_cents": -1}, "price_cents", None),
         ({**NEW, "price_cents": "9"}, "price_cents", None),
+        ({**NEW, "price_cents": 2**31}, "price_cents", None),  # more than the column holds
     ],
 )
 def test_create_refuses_unknown_read_only_and_invalid_fields(client, rpc, body, field, message):
@@ -139,3 +151,4 @@ def test_unknown_routes_and_methods_answer_json(client):
     response = client.delete("/api/v1/products/1")
     assert response.status_code == 405
     assert response.json["error"] == "method_not_allowed"
+    assert set(response.headers["Allow"].split(", ")) == {"GET", "HEAD", "OPTIONS", "PATCH"}

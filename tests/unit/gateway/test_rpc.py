@@ -5,6 +5,7 @@ import pytest
 from nameko.exceptions import RpcTimeout
 
 from chassis.logs import bind_request_id, reset_request_id
+from gateway.config import parse_timeouts
 from gateway.rpc import PoolExhausted, RpcPool
 
 
@@ -46,6 +47,22 @@ def test_call_within_shortens_one_calls_deadline_only(started):
     assert pool.call_within(0.5, "products", "get_products", [1]) == 0.5
     assert pool.call("products", "get_products", [1]) == 5.0
     assert len(started.clients) == 1  # the same client, lent twice
+
+
+def test_a_call_site_can_have_a_bound_of_its_own(started):
+    timeouts = parse_timeouts("products.get_products=0.75, products=2,orders.create_order=8")
+    pool = RpcPool("amqp://unused", size=2, timeout=5.0, timeouts=timeouts)
+    started.method = deadline
+    assert pool.call("products", "get_products", [1]) == 0.75  # the method's own
+    assert pool.timeout_of("products", "get_product") == 2.0  # the service's
+    assert pool.timeout_of("users", "get_user") is None  # RPC_TIMEOUT's
+    assert pool.call("products", "get_products", [1]) == 0.75  # given back unchanged
+
+
+@pytest.mark.parametrize("raw", ["orders", "orders=fast", "orders=0", "=3"])
+def test_a_malformed_call_site_timeout_is_refused_by_name(raw):
+    with pytest.raises(ValueError, match="RPC_TIMEOUTS"):
+        parse_timeouts(raw)
 
 
 def test_a_client_that_timed_out_is_thrown_away(started):

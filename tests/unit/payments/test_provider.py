@@ -1,3 +1,5 @@
+import time
+
 import pytest
 
 from payments.domain import Outcome, ProviderError
@@ -54,3 +56,11 @@ def test_a_decline_is_an_answer_not_an_error():
 
     assert not RetryingProvider(Declines(), attempts=3, backoff=0).charge("o", 1, "t").approved
     assert calls == ["o"]
+
+
+def test_a_slow_token_is_approved_after_the_configured_delay():
+    provider = SimulatedProvider({"PAYMENT_PROVIDER_SLOW_SECONDS": "0.2"})
+    started = time.monotonic()
+    outcome = provider.charge("order-1", 100, "tok_slow_3ds")
+    assert time.monotonic() - started >= 0.2
+    assert outcome == provider.charge("order-1", 100, "tok_visa")  # approved, same charge
