@@ -41,7 +41,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dir", required=True, type=Path, help="the Maildir to write to")
     args = parser.parse_args(argv)
     maildir = args.dir.resolve()
-    maildir.parent.mkdir(parents=True, exist_ok=True)
+    # mailbox.Maildir makes new/, cur/ and tmp/ only when the folder itself is missing: an
+    # empty folder that already exists (a container's volume) would refuse every message.
+    for sub in ("new", "cur", "tmp"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
     asyncio.run(serve(args.host, args.port, maildir))
 
 

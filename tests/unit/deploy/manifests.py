@@ -1,0 +1,122 @@
+"""The rendered Kubernetes overlays, and what the shop's programs read from the environment."""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+from tests.conftest import ROOT
+from tests.unit.deploy.kustomize import render
+
+KUBERNETES = ROOT / "deploy" / "kubernetes"
+OVERLAYS = ("dev", "production")
+SERVICES = ("users", "products", "orders", "payments", "notifications")
+APPS = (*SERVICES, "gateway")
+# Made by the RabbitMQ cluster operator for the RabbitmqCluster `rabbitmq`, not by the overlays.
+OPERATOR_SECRETS = {"rabbitmq-default-user": {"username", "password"}}
+ENV_READERS = {"os.environ.get", "os.getenv", "env_int", "env_float", "env_flag", "env_list"}
+
+Object = dict[str, Any]
+
+
+@cache
+def _rendered(overlay: str) -> tuple[Object, ...]:
+    return tuple(render(KUBERNETES / "overlays" / overlay))
+
+
+def objects(overlay: str, kind: str | None = None) -> list[Object]:
+    return [obj for obj in _rendered(overlay) if kind is None or obj["kind"] == kind]
+
+
+def named(overlay: str, kind: str, name: str) -> Object:
+    found = [obj for obj in objects(overlay, kind) if obj["metadata"]["name"] == name]
+    assert len(found) == 1, (kind, name, len(found))
+    return found[0]
+
+
+def pod_spec(workload: Object) -> Object:
+    return workload["spec"]["template"]["spec"]
+
+
+def workloads(overlay: str, *kinds: str) -> list[Object]:
+    return [obj for obj in objects(overlay) if obj["kind"] in kinds]
+
+
+def containers(workload: Object) -> Iterator[Object]:
+    spec = pod_spec(workload)
+    yield from spec.get("initContainers", [])
+    yield from spec["containers"]
+
+
+def program(container: Object) -> str | None:
+    """Which of the shop's programs a container runs: a service's name or "gateway"."""
+    image = container["image"]
+    if not image.startswith("shop/"):
+        return None
+    return image.removeprefix("shop/").split(":")[0]
+
+
+@cache
+def service_reads(service: str) -> frozenset[str]:
+    """The variables a service's config.yaml expands, and those the chassis reads itself."""
+    text = (ROOT / service / "config.yaml").read_text()
+    return frozenset(re.findall(r"\$\{([A-Z0-9_]+)", text)) | python_reads("chassis/*.py")
+
+
+@cache
+def gateway_reads() -> frozenset[str]:
+    return (
+        python_reads("gateway/gateway/**/*.py")
+        | python_reads("gateway/gunicorn.conf.py")
+        | python_reads("chassis/*.py")
+    )
+
+
+def python_reads(pattern: str) -> frozenset[str]:
+    """Names passed to ``os.environ.get``/``os.getenv``/``env_int``... or ``os.environ[...]``,
+    as a literal or a module constant."""
+    names: set[str] = set()
+    for path in ROOT.glob(pattern):
+        tree = ast.parse(path.read_text())
+        constants = {
+            node.targets[0].id: node.value.value
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            and isinstance(node.targets[0], ast.Name)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        }
+        for node in ast.walk(tree):
+            argument = None
+            if isinstance(node, ast.Call) and node.args and ast.unparse(node.func) in ENV_READERS:
+                argument = node.args[0]
+            elif isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ":
+                argument = node.slice
+            if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
+                names.add(argument.value)
+            elif isinstance(argument, ast.Name) and argument.id in constants:
+                names.add(constants[argument.id])
+    return frozenset(name for name in names if re.fullmatch(r"[A-Z][A-Z0-9_]+", name))
+
+
+def reads(name: str) -> frozenset[str]:
+    return gateway_reads() if name == "gateway" else service_reads(name)
+
+
+def config_map_keys(overlay: str, name: str) -> set[str]:
+    return set(named(overlay, "ConfigMap", name).get("data", {}))
+
+
+def environment(overlay: str, container: Object) -> list[tuple[str, str | None]]:
+    """``(name, value)`` of each variable a container gets, in Kubernetes' order: ``envFrom``
+    first, then ``env``; the value only for literal ``env`` values."""
+    variables: list[tuple[str, str | None]] = []
+    for source in container.get("envFrom", []):
+        assert "configMapRef" in source, source  # secrets are named one by one
+        keys = config_map_keys(overlay, source["configMapRef"]["name"])
+        variables += [(key, None) for key in sorted(keys)]
+    variables += [(entry["name"], entry.get("value")) for entry in container.get("env", [])]
+    return variables
