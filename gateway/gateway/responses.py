@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from chassis.contracts.notifications import Notification
 from chassis.contracts.products import Product
+from chassis.contracts.sales import SalesRow
 
 
 class Error(Schema):
@@ -71,24 +73,8 @@ class OrderPage(_Page):
     items = fields.List(fields.Nested(Order), required=True)
 
 
-class Notification(Schema):
-    id = fields.Int(required=True)
-    user_id = fields.Int(required=True)
-    kind = fields.Str(required=True)
-    subject = fields.Str(required=True)
-    body = fields.Str(required=True)
-    created_at = fields.DateTime(required=True)
-
-
 class NotificationPage(_Page):
     items = fields.List(fields.Nested(Notification), required=True)
-
-
-class SalesRow(Schema):
-    day = fields.Date(required=True, metadata={"description": "UTC day of confirmation."})
-    product_id = fields.Int(required=True)
-    units = fields.Int(required=True)
-    revenue_cents = fields.Int(required=True)
 
 
 class SalesReport(Schema):

@@ -64,10 +64,3 @@ class Order(Schema):
     items = fields.List(fields.Nested(OrderItem), required=True)
     total_cents = fields.Int(allow_none=True)
     created_at = fields.DateTime(format="iso")
-
-
-class SalesRow(Schema):
-    day = fields.Date()
-    product_id = fields.Int()
-    units = fields.Int()
-    revenue_cents = fields.Int()

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from chassis import health
 from chassis.config import setting
 from chassis.contracts.events import ORDER_CANCELLED, ORDER_CONFIRMED, SOURCES, parse_event
+from chassis.contracts.sales import SalesRow
 from chassis.inbox import Inbox, event_handler
 from chassis.logs import RequestContext
 from chassis.metrics import Metrics
@@ -152,7 +153,7 @@ class OrdersService(health.PingMixin):
         query = load(schemas.SalesQuery, {"date_from": date_from, "date_to": date_to})
         with self.db.get_session() as session:
             rows = sales.report(session, query["date_from"], query["date_to"])
-            return {"items": dump(schemas.SalesRow, rows, many=True)}
+            return {"items": dump(SalesRow, rows, many=True)}
 
     @timer("SAGA_RECOVERY_INTERVAL", default=2.0)
     def recover_sagas(self) -> None:
