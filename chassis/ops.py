@@ -4,9 +4,9 @@
 
 - ``GET /health/live``: 200 while the process runs its event loop (a hung loop cannot answer);
 - ``GET /health/ready``: 200 when the service can do its work, 503 naming what it cannot reach:
-  its databases and the broker, always; and whatever else its dependencies report through a
-  ``readiness()`` method (the Redis cache does: reported, but not required, since the
-  service serves without it);
+  its databases and the broker (reachable, and its RPC queue consumed), always; and whatever
+  else its dependencies report through a ``readiness()`` method (the Redis cache does:
+  reported, but not required, since the service serves without it);
 - ``GET /metrics``: everything ``chassis.metrics`` records, in Prometheus' text format.
 
 It is not a nameko ``@http`` entrypoint on purpose: those run as workers, so a service busy
@@ -26,6 +26,7 @@ from eventlet import wsgi
 from kombu import Connection
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.extensions import DependencyProvider
+from nameko.rpc import RPC_QUEUE_TEMPLATE, Rpc
 from nameko_sqlalchemy import Database
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from sqlalchemy import text
@@ -151,6 +152,15 @@ class OpsServer(DependencyProvider):
         uri = self.container.config[AMQP_URI_CONFIG_KEY]
         with Connection(uri, connect_timeout=self.timeout) as conn:
             conn.ensure_connection(max_retries=1)
+            if not any(isinstance(e, Rpc) for e in self.container.entrypoints):
+                return None
+            # Reachable is not enough: a service whose consumer keeps failing (a queue declared
+            # with other arguments, say) answers nothing. No consumer on its RPC queue at all
+            # means no call to it is answered, by this instance or any other.
+            queue = RPC_QUEUE_TEMPLATE.format(self.service_name)
+            declared = conn.default_channel.queue_declare(queue=queue, passive=True)
+            if declared.consumer_count == 0:
+                return f"nothing consumes {queue}"
         return None
 
 

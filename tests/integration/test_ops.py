@@ -5,8 +5,10 @@ import uuid
 
 import pytest
 import requests
+from nameko.rpc import Rpc
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook, entrypoint_waiter
+from nameko.utils.concurrency import SpawningProxy
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.app import create_app
@@ -166,3 +168,17 @@ def test_the_gateway_is_not_ready_while_a_service_is_not(payments_without_databa
     # it answers pings through the broker, but says it cannot reach its database
     assert response.json["checks"]["payments"] == "not ready: postgresql"
     assert response.json["checks"]["rabbitmq"] == "ok"
+
+
+def test_a_service_whose_rpc_queue_nobody_consumes_is_not_ready(container_factory, service_config):
+    container, base = start(container_factory, service_config, PaymentsService)
+    assert requests.get(f"{base}/health/ready", timeout=5).status_code == 200
+    # What a consumer that keeps failing to (re)declare its queue amounts to: none at all.
+    # (All at once, as the container stops them: each waits for the others.)
+    SpawningProxy([e for e in container.entrypoints if isinstance(e, Rpc)]).stop()
+    deadline = time.monotonic() + 5
+    while (ready := requests.get(f"{base}/health/ready", timeout=5)).status_code == 200:
+        assert time.monotonic() < deadline, "still ready with nothing consuming its queue"
+        time.sleep(0.1)
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["rabbitmq"] == "nothing consumes rpc-payments"
