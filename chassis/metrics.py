@@ -110,9 +110,6 @@ class Metrics(DependencyProvider):
         elif isinstance(entrypoint, Timer):
             TIMER_RUNS.labels(service, entrypoint.method_name, result_label).inc()
 
-    def get_dependency(self, worker_ctx: Any) -> None:
-        return None
-
 
 # -- gauges read when scraped --------------------------------------------------------------
 

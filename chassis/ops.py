@@ -59,10 +59,6 @@ class OpsServer(DependencyProvider):
     def service_name(self) -> str:
         return str(self.container.service_name)
 
-    @property
-    def address(self) -> tuple[str, int] | None:
-        return None if self._socket is None else self._socket.getsockname()[:2]
-
     def start(self) -> None:
         if self._socket is not None:
             self._thread = self.container.spawn_managed_thread(self._serve, identifier="ops-http")
@@ -72,9 +68,6 @@ class OpsServer(DependencyProvider):
 
     def kill(self) -> None:
         self._close()
-
-    def get_dependency(self, worker_ctx: Any) -> None:
-        return None
 
     def _close(self) -> None:
         if self._thread is not None:

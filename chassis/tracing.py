@@ -34,6 +34,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from chassis.errors import ServiceError
+from chassis.logs import REQUEST_ID
 
 ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
 TRACES_ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
@@ -108,7 +109,7 @@ class Tracing(DependencyProvider):
             attributes["messaging.event_type"] = entrypoint.event_type
         else:
             kind = SpanKind.INTERNAL
-        request_id = worker_ctx.data.get("request_id")
+        request_id = worker_ctx.data.get(REQUEST_ID)
         if request_id:
             attributes["shop.request_id"] = str(request_id)
         span = self.tracer.start_span(
@@ -134,6 +135,3 @@ class Tracing(DependencyProvider):
         span = self._spans.pop(worker_ctx, None)
         if span is not None:
             span.end()
-
-    def get_dependency(self, worker_ctx: Any) -> None:
-        return None

@@ -103,7 +103,7 @@ class Settings:
 def parse_pairs(variable: str, raw: str) -> dict[str, str]:
     """``a=1,b=2`` as a dict; fails naming ``variable`` when an entry is not ``name=value``."""
     pairs: dict[str, str] = {}
-    for entry in filter(None, (part.strip() for part in raw.split(","))):
+    for entry in split_list(raw):
         name, sep, value = entry.partition("=")
         if not sep or not name.strip() or not value.strip():
             raise ValueError(f"{variable}: {entry!r} is not name=value")
@@ -148,4 +148,9 @@ def env_flag(name: str, default: bool) -> bool:
 
 def env_list(name: str) -> tuple[str, ...]:
     """A comma-separated setting as a tuple, blanks dropped: unset or empty is ``()``."""
-    return tuple(filter(None, (part.strip() for part in os.environ.get(name, "").split(","))))
+    return split_list(os.environ.get(name, ""))
+
+
+def split_list(raw: str) -> tuple[str, ...]:
+    """``"a, b,,c"`` as ``("a", "b", "c")``."""
+    return tuple(filter(None, (part.strip() for part in raw.split(","))))

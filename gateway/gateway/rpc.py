@@ -71,7 +71,7 @@ class RpcPool:
             except queue.Empty:
                 client = self._start()
             _set_timeout(client, self._timeout if timeout is None else timeout)
-            _set_request_id(client, current_request_id())
+            _set_context_data(client, current_request_id())
             try:
                 yield client._proxy
             except BROKEN:
@@ -118,7 +118,7 @@ def _set_timeout(client: ClusterRpcProxy, timeout: float) -> None:
     client._reply_listener.queue_consumer.timeout = timeout
 
 
-def _set_request_id(client: ClusterRpcProxy, request_id: str | None) -> None:
+def _set_context_data(client: ClusterRpcProxy, request_id: str | None) -> None:
     # The calls' context data (sent as ``nameko.*`` headers) is the client's worker context's;
     # lent to one request at a time, the client carries that request's id and trace context.
     data = client._worker_ctx.data
