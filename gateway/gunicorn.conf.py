@@ -19,23 +19,31 @@ timeout = 30
 graceful_timeout = int(os.environ.get("GATEWAY_GRACEFUL_TIMEOUT", "20"))
 keepalive = 5
 accesslog = "-"
-# One JSON object per line, like the services; the access line names the request id it echoed.
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
+# One JSON object per line, like the services; the access line carries the request id it
+# echoed in its ``request_id`` field.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "chassis.logs.JsonFormatter", "service": "gateway"}},
+    "filters": {"request_id": {"()": "gateway.request_id.AccessLogRequestId"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "json",
             "stream": "ext://sys.stdout",
-        }
+        },
+        "access": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["request_id"],
+            "stream": "ext://sys.stdout",
+        },
     },
     "root": {"level": os.environ.get("LOG_LEVEL", "INFO"), "handlers": ["console"]},
     "loggers": {
         "gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False},
-        "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
     },
 }
 control_socket_disable = True

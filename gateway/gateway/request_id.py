@@ -3,11 +3,22 @@ bound to the gateway's log lines and sent with every RPC call as nameko context 
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Mapping
 
 from flask import Flask, Response, g, request
 
-from chassis.logs import HEADER, bind_request_id, reset_request_id, valid_request_id
+from chassis.logs import (
+    HEADER,
+    REQUEST_ID,
+    bind_request_id,
+    reset_request_id,
+    valid_request_id,
+)
+
+# gunicorn's name for the answer's X-Request-ID among the access line's atoms
+_ACCESS_ATOM = f"{{{HEADER.lower()}}}o"
 
 
 def install(app: Flask) -> None:
@@ -27,3 +38,16 @@ def install(app: Flask) -> None:
         token = g.pop("request_id_token", None)
         if token is not None:
             reset_request_id(token)
+
+
+class AccessLogRequestId(logging.Filter):
+    """Gives gunicorn's access line the request id it answered with as a field of its own, as
+    every other line has it: gunicorn writes that line after the request's context is gone."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        atoms = record.args
+        if isinstance(atoms, Mapping):
+            request_id = valid_request_id(atoms.get(_ACCESS_ATOM))
+            if request_id:
+                setattr(record, REQUEST_ID, request_id)
+        return True

@@ -355,7 +355,9 @@ def test_one_request_id_tells_the_whole_story_across_the_logs(api, admin, cluste
         for path in logs.glob("*.log"):  # orders-2.log too: any instance may have done a part
             for line in path.read_text(errors="replace").splitlines():
                 if request_id in line and line.startswith("{"):
-                    found.add(json.loads(line)["service"])
+                    entry = json.loads(line)
+                    if entry.get("request_id") == request_id:  # a field, what one grep finds
+                        found.add(entry["service"])
         if found == wanted or time.monotonic() > ends:
             break
         time.sleep(0.5)

@@ -23,3 +23,26 @@ def test_every_rpc_call_of_a_request_runs_under_its_id(client, rpc):
     response = client.get("/api/v1/products/7", headers={"X-Request-ID": "req-7"})
     assert response.json["seen"] == "req-7"
     assert response.headers["X-Request-ID"] == "req-7"
+
+
+def test_the_access_line_carries_the_echoed_id_as_a_field():
+    import json
+    import logging
+
+    from gunicorn.glogging import SafeAtoms
+
+    from chassis.logs import JsonFormatter
+    from gateway.request_id import AccessLogRequestId
+
+    def access_line(answer_headers):
+        # what gunicorn's access logger hands its handlers: the atoms as the record's args
+        atoms = SafeAtoms({"s": "201", **{f"{{{k.lower()}}}o": v for k, v in answer_headers}})
+        record = logging.LogRecord(
+            "gunicorn.access", logging.INFO, __file__, 1, "%(s)s", (atoms,), None
+        )
+        assert AccessLogRequestId().filter(record)
+        return json.loads(JsonFormatter(service="gateway").format(record))
+
+    line = access_line([("Content-Type", "application/json"), ("X-Request-ID", "req-9")])
+    assert (line["message"], line["request_id"]) == ("201", "req-9")
+    assert "request_id" not in access_line([("Content-Type", "application/json")])
