@@ -32,18 +32,17 @@ logconfig_dict = {
             "class": "logging.StreamHandler",
             "formatter": "json",
             "stream": "ext://sys.stdout",
-        },
-        "access": {
-            "class": "logging.StreamHandler",
-            "formatter": "json",
-            "filters": ["request_id"],
-            "stream": "ext://sys.stdout",
-        },
+        }
     },
     "root": {"level": os.environ.get("LOG_LEVEL", "INFO"), "handlers": ["console"]},
     "loggers": {
         "gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False},
-        "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
+        "gunicorn.access": {
+            "level": "INFO",
+            "handlers": ["console"],
+            "filters": ["request_id"],
+            "propagate": False,
+        },
     },
 }
 control_socket_disable = True
