@@ -3,7 +3,8 @@
 ``Metrics`` is a dependency provider that times every worker and counts it by outcome:
 RPC calls by method, events handled by type, timer runs by method. The event handler counts
 retries and dead-lettered events itself (``EVENTS_RETRIED``, ``EVENTS_DEAD``), the orders
-saga counts its outcomes (``SAGA_OUTCOMES``), and the outbox reports its backlog when scraped
+saga counts its outcomes (``SAGA_OUTCOMES``), notifications the mail it gives up on
+(``NOTIFICATIONS_FAILED``), and the outbox reports its backlog when scraped
 (``gauge_source``). ``chassis.ops`` serves them all at ``/metrics``.
 
 Outcomes: ``ok``; ``refused`` when the service answered with one of its own errors (bad input,
@@ -74,6 +75,11 @@ SAGA_OUTCOMES = Counter(
     "shop_saga_outcomes_total",
     "Orders that reached the end of their saga, by status and reason",
     ["status", "reason"],
+)
+NOTIFICATIONS_FAILED = Counter(
+    "shop_notifications_failed_total",
+    "Notifications given up on, by kind and reason (rejected, attempts_exhausted)",
+    ["service", "kind", "reason"],
 )
 
 OK, REFUSED, ERROR = "ok", "refused", "error"

@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 # The catalogue pages like every list: re-exported for the callers that import them from here.
+from chassis.contracts.orders import MAX_QUANTITY
 from chassis.contracts.paging import MAX_PAGE as MAX_PAGE
 from chassis.contracts.paging import Page as Page
 
@@ -84,7 +85,9 @@ class ProductIds(Schema):
 
 class ReservationItem(Schema):
     product_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
-    quantity = fields.Int(required=True, strict=True, validate=validate.Range(min=1, max=10_000))
+    quantity = fields.Int(
+        required=True, strict=True, validate=validate.Range(min=1, max=MAX_QUANTITY)
+    )
 
 
 class Reservation(Schema):

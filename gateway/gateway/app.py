@@ -9,7 +9,7 @@ from flask import Flask
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
 
 from chassis import tracing
-from gateway import cors, headers, limits, openapi, request_id
+from gateway import bodies, cors, headers, limits, openapi, request_id
 from gateway.breakers import GuardedRpc
 from gateway.config import Settings
 from gateway.errors import register_error_handlers
@@ -59,6 +59,7 @@ def create_app(
         wait=max([settings.rpc_timeout, *settings.rpc_timeouts.values()]) + 1,
     )
     request_id.install(app)
+    bodies.install(app, MAX_BODY_BYTES)  # chunked bodies too
     headers.install(app)
     register_error_handlers(app)
     instrument(app)

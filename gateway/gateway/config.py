@@ -43,8 +43,12 @@ class Settings:
     rate_limit_enabled: bool = True
     rate_limit_storage_url: str = ""  # empty: redis_url
     rate_limit_strategy: str = "moving-window"
-    rate_limit_failed_logins_per_email: str = "5 per minute"  # only 401 answers count
+    # Failed logins (only 401 answers keep their count) of one email address from one client
+    # address, and a higher ceiling for the email address from everywhere (gateway.logins).
+    rate_limit_failed_logins_per_email_and_ip: str = "5 per minute"
+    rate_limit_failed_logins_per_email: str = "100 per hour"
     rate_limit_logins_per_ip: str = "300 per minute"  # one office behind one address logs in often
+    rate_limit_signups_per_ip: str = "20 per minute; 100 per hour"  # every attempt counts
     rate_limit_orders_per_user: str = "120 per minute"  # orders placed (201/202, no replay)
     rate_limit_default_per_ip: str = ""  # every route but /health, /ready, /metrics
     trusted_proxy_hops: int = 0  # proxies in front whose X-Forwarded-For names the client
@@ -83,8 +87,15 @@ class Settings:
                 "RATE_LIMIT_STORAGE_URL", cls.rate_limit_storage_url
             ),
             rate_limit_strategy=os.environ.get("RATE_LIMIT_STRATEGY", cls.rate_limit_strategy),
+            rate_limit_failed_logins_per_email_and_ip=os.environ.get(
+                "RATE_LIMIT_FAILED_LOGINS_PER_EMAIL_AND_IP",
+                cls.rate_limit_failed_logins_per_email_and_ip,
+            ),
             rate_limit_failed_logins_per_email=os.environ.get(
                 "RATE_LIMIT_FAILED_LOGINS_PER_EMAIL", cls.rate_limit_failed_logins_per_email
+            ),
+            rate_limit_signups_per_ip=os.environ.get(
+                "RATE_LIMIT_SIGNUPS_PER_IP", cls.rate_limit_signups_per_ip
             ),
             rate_limit_logins_per_ip=os.environ.get(
                 "RATE_LIMIT_LOGINS_PER_IP", cls.rate_limit_logins_per_ip

@@ -7,6 +7,7 @@ from flask import current_app
 from gateway.breakers import GuardedRpc
 from gateway.config import Settings
 from gateway.idempotency import IdempotencyStore
+from gateway.logins import LoginGuard
 
 
 def rpc() -> GuardedRpc:
@@ -19,3 +20,7 @@ def settings() -> Settings:
 
 def idempotency() -> IdempotencyStore:
     return current_app.extensions["idempotency"]
+
+
+def logins() -> LoginGuard:
+    return current_app.extensions["logins"]

@@ -34,6 +34,7 @@ REMOTE_ERRORS: dict[str, tuple[int, str]] = {
     "orders.exceptions.OrderNotFound": (404, "order_not_found"),
     "orders.exceptions.OrderNotCancellable": (409, "order_not_cancellable"),
     "orders.exceptions.UnknownProduct": (422, "unknown_product"),
+    "orders.exceptions.OrderRejected": (422, "order_rejected"),
     "orders.exceptions.IdempotencyKeyReused": (422, "idempotency_key_reused"),
 }
 

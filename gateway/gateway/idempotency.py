@@ -3,7 +3,8 @@
 Each key lives in Redis under ``idem:v1:{user_id}:{sha256(key)}``. The first request claims it
 (``SET NX``, marked in progress), runs, and stores its answer; a retry replays that answer, waits
 while the first is still running, or is refused if it is not the same request (method, path and
-body). Server errors are not stored, so the client may retry them.
+body). Only answers to requests that were carried out (2xx) are stored: after a refusal or a
+server error the client may retry, or correct the request, under the same key.
 
 This layer only spares the services repeated work and gives every retry the same answer: the
 service behind it keeps its own key as well, so if Redis is unreachable the gateway answers
@@ -172,7 +173,7 @@ class IdempotencyStore:
         kept = False
         try:
             response = respond(view)
-            kept = response.status_code < 500 and self._store(name, fp, response)
+            kept = _acted_on(response) and self._store(name, fp, response)
             return response
         finally:
             # A server error, a timeout or a crash: forget the claim so the client may retry.
@@ -193,6 +194,13 @@ class IdempotencyStore:
         except Unavailable:
             return False
         return True
+
+
+def _acted_on(response: Response) -> bool:
+    """Whether the answer says the request was carried out. Only those are replayed: a
+    refusal (bad input, an unknown product, a conflict) or a server error leaves the key free,
+    so the client may send the corrected or retried request under the same key."""
+    return 200 <= response.status_code < 300
 
 
 def _decode(raw: str | None) -> dict[str, Any] | None:

@@ -1,9 +1,10 @@
 """Rate limits at the edge, counted in Redis so that every gunicorn worker and every gateway
 instance shares one count.
 
-* failed logins per email address: only answers 401 count, so a user who types the right
-  password is never slowed down, while guessing one account's password from many addresses is;
+* failed logins per email address, with the client's address and alone: see
+  ``gateway.logins`` (an attempt is counted before the password is checked, atomically);
 * logins per client address: every attempt counts (each costs a password hash in users);
+* sign-ups per client address: every attempt counts (each may send a mail to any address);
 * orders placed per user (the token's subject): only an answer 201 or 202 that is not an
   idempotent replay counts, so refusals and the retries of a careful client do not;
 * optionally, one limit per client address on every route but the operator's.
@@ -16,7 +17,6 @@ through.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import time
@@ -33,6 +33,7 @@ from gateway.auth import current_user
 from gateway.config import Settings
 from gateway.errors import ApiError, error_response
 from gateway.idempotency import REPLAYED_HEADER
+from gateway.logins import LoginGuard
 from gateway.routes import health
 
 _log = logging.getLogger(__name__)
@@ -40,27 +41,15 @@ _log = logging.getLogger(__name__)
 REDIS_TIMEOUT = 0.5  # seconds: a Redis that does not answer costs a request this, then memory
 KEY_PREFIX = "gateway"
 LOGIN = "users.token"
+SIGN_UP = "users.register"
 PLACE_ORDER = "orders.create_order"
-LIMITED = (LOGIN, PLACE_ORDER)
+LIMITED = (LOGIN, SIGN_UP, PLACE_ORDER)
 TOO_MANY = "Too many requests from this address: try again later"
 
 
 def client_ip() -> str:
     """The client's address: the peer's, or the one ``TRUSTED_PROXY_HOPS`` proxies vouch for."""
     return request.remote_addr or "unknown"
-
-
-def login_email() -> str:
-    """The login's email as the users service compares it (trimmed, lower case), hashed so
-    that Redis keys and log lines carry no address; one shared key for a body without one."""
-    try:
-        data = request.get_json(silent=True)
-    except Exception:  # a body too large: the view answers 413 for it
-        data = None
-    email = data.get("email") if isinstance(data, dict) else None
-    if not isinstance(email, str) or not email.strip():
-        return "email:none"
-    return "email:" + hashlib.sha256(email.strip().lower().encode()).hexdigest()
 
 
 def token_subject() -> str:
@@ -70,10 +59,6 @@ def token_subject() -> str:
         return f"user:{current_user()['id']}"
     except ApiError:
         return f"anonymous:{client_ip()}"
-
-
-def failed_login(response: Response) -> bool:
-    return response.status_code == 401
 
 
 def placed_order(response: Response) -> bool:
@@ -95,14 +80,28 @@ def check(name: str, value: str) -> str:
 
 
 def install(app: Flask, settings: Settings) -> Limiter | None:
-    """Limit the login and order routes (registered before this is called) as ``settings``
-    say; None when ``RATE_LIMIT_ENABLED`` is off."""
+    """Limit the login, sign-up and order routes (registered before this is called) as
+    ``settings`` say, and give the login route its failed-login guard (``app.extensions
+    ["logins"]``); None when ``RATE_LIMIT_ENABLED`` is off."""
     if settings.trusted_proxy_hops > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_hops)  # type: ignore[method-assign]
-    if not settings.rate_limit_enabled:
+    storage_uri = settings.rate_limit_storage_url or settings.redis_url
+    enabled = settings.rate_limit_enabled
+    app.extensions["logins"] = LoginGuard(
+        storage_uri,
+        check(
+            "RATE_LIMIT_FAILED_LOGINS_PER_EMAIL_AND_IP",
+            settings.rate_limit_failed_logins_per_email_and_ip if enabled else "",
+        ),
+        check(
+            "RATE_LIMIT_FAILED_LOGINS_PER_EMAIL",
+            settings.rate_limit_failed_logins_per_email if enabled else "",
+        ),
+        timeout=REDIS_TIMEOUT,
+    )
+    if not enabled:
         return None
     default = check("RATE_LIMIT_DEFAULT_PER_IP", settings.rate_limit_default_per_ip)
-    storage_uri = settings.rate_limit_storage_url or settings.redis_url
     limiter = Limiter(
         client_ip,
         default_limits=[Limit(default, error_message=TOO_MANY)] if default else [],
@@ -125,11 +124,10 @@ def install(app: Flask, settings: Settings) -> Limiter | None:
     _limit(
         app,
         limiter,
-        LOGIN,
-        check("RATE_LIMIT_FAILED_LOGINS_PER_EMAIL", settings.rate_limit_failed_logins_per_email),
-        login_email,
-        "Too many failed logins for this email address: try again later",
-        deduct_when=failed_login,
+        SIGN_UP,
+        check("RATE_LIMIT_SIGNUPS_PER_IP", settings.rate_limit_signups_per_ip),
+        client_ip,
+        "Too many sign-ups from this address: try again later",
     )
     _limit(
         app,

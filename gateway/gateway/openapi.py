@@ -169,7 +169,7 @@ OPERATIONS: dict[str, Operation] = {
         "Sign up as a customer",
         "users",
         {201: json_body("The new user.", User, LOCATION)},
-        {409: "The email is already registered (`user_exists`)."},
+        {409: "The email is already registered (`user_exists`).", 429: None},
         body=schemas.Registration,
     ),
     "users.token": Operation(
@@ -232,8 +232,9 @@ OPERATIONS: dict[str, Operation] = {
         {
             409: "A request with this Idempotency-Key is still in progress "
             "(`request_in_progress`).",
-            422: "A product does not exist (`unknown_product`), or the Idempotency-Key was "
-            "used for another request (`idempotency_key_reused`).",
+            422: "A product does not exist (`unknown_product`), a service refused the order "
+            "(`order_rejected`), or the Idempotency-Key was used for another request "
+            "(`idempotency_key_reused`).",
             429: None,
         },
         auth="user",
@@ -259,11 +260,20 @@ OPERATIONS: dict[str, Operation] = {
     "orders.cancel_order": Operation(
         "Cancel one of the caller's confirmed orders: refunded, stock given back",
         "orders",
-        {200: json_body("The order, cancelled (or being cancelled).", Order)},
+        {
+            200: json_body("The order, cancelled.", Order, LOCATION),
+            202: json_body(
+                "Accepted: the refund and the return of the stock go on; the order still "
+                "stands as confirmed until they end. Watch it at Location.",
+                Order,
+                LOCATION,
+            ),
+        },
         {
             400: "A body was sent: this route takes none (or `{}`).",
             404: "No such order, or not the caller's (`order_not_found`).",
-            409: "Still pending, or already cancelled (`order_not_cancellable`).",
+            409: "Still pending, already cancelled, or being cancelled by another request "
+            "(`order_not_cancellable`).",
             413: None,
         },
         auth="user",

@@ -9,6 +9,7 @@ from flask import request
 from flask.json.provider import DefaultJSONProvider
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from chassis.contracts.orders import MAX_ORDER_ITEMS, MAX_QUANTITY, merged_quantity_errors
 from chassis.contracts.products import MAX_PAGE, NewProduct, ProductChanges
 from chassis.contracts.users import Credentials, RegisterUser
 from gateway.errors import ApiError
@@ -28,8 +29,6 @@ __all__ = [
 ]
 
 MAX_ID = 2**31 - 1
-MAX_ORDER_ITEMS = 100
-MAX_QUANTITY = 10_000
 MAX_SALES_DAYS = 366  # a report covers at most a (leap) year, both ends included
 UNSTORABLE_TEXT = "Must not contain NUL or unpaired surrogate characters."
 
@@ -66,6 +65,12 @@ class NewOrder(Schema):
             validate.Regexp(r".*\S", error="Must not be blank."),
         ],
     )
+
+    @validates_schema
+    def _merged_within_bounds(self, data: dict[str, Any], **kwargs: Any) -> None:
+        errors = merged_quantity_errors(data["items"])
+        if errors:
+            raise ValidationError({"items": errors})
 
 
 class SalesQuery(Schema):

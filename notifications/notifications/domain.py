@@ -10,6 +10,8 @@ CANCELLATION_REASONS = {
     "payment_declined": "your payment was declined",
     "payment_failed": "the payment could not be processed",
     "user_cancelled": "you cancelled it",
+    "expired": "it could not be completed in time",
+    "rejected": "it could not be processed as placed",
 }
 
 ORDER_REF_LENGTH = 8
@@ -44,14 +46,25 @@ def message_id(event_id: str, sender: str) -> str:
 
 
 def welcome(name: str) -> Message:
+    """The mail to an address an account was just opened for. Anyone can open an account for
+    any address, so what the registrant typed is never in the subject (a mail's headline, as
+    the recipient's mail client shows it), and the body shows it only as a name, quoted."""
     return Message(
-        subject=f"Welcome to the shop, {name}",
+        subject="Welcome to the shop",
         body=(
-            f"Hello {name},\n\n"
-            "Your account is ready: you can sign in and place orders.\n\n"
-            "See you soon.\n"
+            "Hello,\n\n"
+            f"An account at the shop was opened for this address, in the name {quoted(name)}. "
+            "You can now sign in and place orders.\n\n"
+            "If you did not open it, you can ignore this message.\n"
         ),
     )
+
+
+def quoted(text: str) -> str:
+    """``text`` between quotation marks, its own quotation marks and line breaks made harmless,
+    so it reads as one quoted value whatever it holds."""
+    flat = " ".join(text.split())
+    return '"' + flat.replace('"', "'") + '"'
 
 
 def order_confirmed(order_id: str, total_cents: int) -> Message:

@@ -27,7 +27,41 @@ class MailUnavailable(MailError):
 
 
 class MailRejected(MailError):
-    """The mail server refused this message; others may still go through."""
+    """The mail server refused this message; others may still go through.
+
+    ``code`` is the SMTP reply code, when the server gave one. A ``permanent`` refusal (a 5xx
+    reply) would be refused again, so the message is not worth another try; a transient one
+    (4xx) may go through later.
+    """
+
+    def __init__(self, message: str, code: int | None = None, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.permanent = permanent
+
+
+REFUSALS = (
+    smtplib.SMTPRecipientsRefused,
+    smtplib.SMTPSenderRefused,
+    smtplib.SMTPDataError,
+    smtplib.SMTPNotSupportedError,
+)
+
+
+def rejection(exc: smtplib.SMTPException) -> MailRejected:
+    """The ``MailRejected`` for one of the ``REFUSALS``, permanent when its code is 5xx."""
+    message = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        # What the server lacks (SMTPUTF8 for an international address) it will still lack.
+        return MailRejected(message, permanent=True)
+    code: int | None = None
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        # Every recipient was refused, each with its own code: one transient refusal is
+        # enough for the message to be worth another try, and the lowest code says which.
+        code = min((reply[0] for reply in exc.recipients.values()), default=None)
+    elif isinstance(exc, smtplib.SMTPResponseException):  # sender refused, data refused
+        code = exc.smtp_code
+    return MailRejected(message, code, permanent=code is not None and code >= 500)
 
 
 class Connections:
@@ -74,15 +108,15 @@ class MailClient:
         self.port = connections.port
         self.sender = sender
 
-    def send(
-        self, to: str, subject: str, body: str, *, name: str = "", reference: str | None = None
-    ) -> None:
+    def send(self, to: str, subject: str, body: str, *, reference: str | None = None) -> None:
         """``reference`` (the event's id) fixes the Message-ID, so a message sent again after
         a crash is recognisably the same message."""
         message = EmailMessage()
         message["From"] = self.sender
         username, _, domain = to.rpartition("@")
-        message["To"] = Address(display_name=name, username=username, domain=domain)
+        # The address alone: a display name would be text the registrant chose, shown by the
+        # recipient's mail client as if the shop had written it.
+        message["To"] = Address(username=username, domain=domain)
         message["Subject"] = subject
         message["Date"] = formatdate(usegmt=True)
         if reference:
@@ -95,14 +129,9 @@ class MailClient:
                 raise MailUnavailable(f"{self.host}:{self.port}: {exc}") from exc
             try:
                 smtp.send_message(message)
-            except (
-                smtplib.SMTPRecipientsRefused,
-                smtplib.SMTPSenderRefused,
-                smtplib.SMTPDataError,
-                smtplib.SMTPNotSupportedError,
-            ) as exc:
+            except REFUSALS as exc:
                 self.connections.discard(smtp)
-                raise MailRejected(f"{type(exc).__name__}: {exc}") from exc
+                raise rejection(exc) from exc
             except OSError as exc:  # disconnected, timed out (SMTPException is an OSError)
                 self.connections.discard(smtp)
                 if reused:  # the others kept open are likely stale too: start afresh

@@ -24,13 +24,21 @@ class Recipient(Base):
 
 
 class Notification(Base):
-    """One message to one user, kept whether or not the mail went out: the row is the record."""
+    """One message to one user, kept whether or not the mail went out: the row is the record.
+
+    Unsent while ``sent_at`` and ``failed_at`` are both empty; ``attempts`` and ``last_error``
+    tell how sending went so far.
+    """
 
     __tablename__ = "notifications"
     __table_args__ = (
         Index("notifications_user_created", "user_id", "created_at", "id"),
-        # The retry loop only ever looks for unsent rows.
-        Index("notifications_unsent", "id", postgresql_where=text("sent_at IS NULL")),
+        # The retry loop only ever looks for rows neither sent nor given up on.
+        Index(
+            "notifications_unsent",
+            "id",
+            postgresql_where=text("sent_at IS NULL AND failed_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -43,6 +51,8 @@ class Notification(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(server_default=text("0"))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Set when sending is given up on (refused for good, or out of attempts): never retried.
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 processed_events = processed_events_table(Base.metadata)

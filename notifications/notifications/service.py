@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 from nameko.dependency_providers import Config
 from nameko.rpc import RpcProxy
@@ -22,7 +22,7 @@ from chassis.contracts.events import (
 )
 from chassis.inbox import Inbox, event_handler
 from chassis.logs import RequestContext
-from chassis.metrics import Metrics
+from chassis.metrics import NOTIFICATIONS_FAILED, Metrics
 from chassis.ops import OpsServer
 from chassis.resilience import within
 from chassis.rpc import rpc
@@ -31,19 +31,34 @@ from chassis.shutdown import GracefulShutdown
 from chassis.timers import timer
 from chassis.tracing import Tracing
 from notifications import domain, schemas
-from notifications.mailer import Mailer, MailUnavailable
+from notifications.mailer import Mailer, MailRejected, MailUnavailable
 from notifications.models import Base, Notification, Recipient
 
 _log = logging.getLogger(__name__)
 
 RETRY_BATCH_SIZE = 50
+# Neither sent nor given up on: what the first attempt and the retries look for.
+UNSENT = (Notification.sent_at.is_(None), Notification.failed_at.is_(None))
+REJECTED, ATTEMPTS_EXHAUSTED = "rejected", "attempts_exhausted"
+
+
+class GivenUp(NamedTuple):
+    """A notification marked failed, to be reported once that is committed."""
+
+    id: int
+    kind: str
+    attempts: int
+    reason: str
+    error: str
 
 
 class NotificationsService(health.PingMixin):
     """Tells users about their account and their orders, by mail.
 
     Each message is stored first, in the transaction that records its event as processed, and
-    mailed after the commit; what could not be mailed then is retried by ``deliver_pending``.
+    mailed after the commit; what could not be mailed then is retried by ``deliver_pending``,
+    up to ``MAIL_MAX_ATTEMPTS`` tries in all. A message the mail server refuses for good (a 5xx
+    reply), or still unsent after its last try, is marked failed and left alone.
     """
 
     name = "notifications"
@@ -92,26 +107,29 @@ class NotificationsService(health.PingMixin):
     @timer("MAIL_RETRY_INTERVAL", default=5)
     def deliver_pending(self) -> int:
         """Mail one batch of unsent notifications, least tried first (so a few that keep
-        failing never hold back newer mail); returns how many went out.
+        failing never hold back newer mail); returns how many went out. Failed ones (see
+        ``_deliver``) are never picked up again.
 
         ``SKIP LOCKED`` lets several instances (and the handlers' own first attempts) work side
         by side without mailing the same row twice.
         """
         sent = 0
+        given_up: list[GivenUp] = []
         with self.db.get_session() as session:
             rows = session.scalars(
                 select(Notification)
-                .where(Notification.sent_at.is_(None))
+                .where(*UNSENT)
                 .order_by(Notification.attempts, Notification.id)
                 .limit(RETRY_BATCH_SIZE)
                 .with_for_update(skip_locked=True)
             ).all()
             for row in rows:
-                error = self._deliver(session, row)
+                error = self._deliver(session, row, given_up)
                 if error is None:
                     sent += 1
                 elif isinstance(error, MailUnavailable):
                     break  # the next rows would fail the same way: wait for the next tick
+        self._report(given_up)
         return sent
 
     @rpc
@@ -163,44 +181,87 @@ class NotificationsService(health.PingMixin):
         self._deliver_now(notification_id)
 
     def _deliver_now(self, notification_id: int) -> None:
-        """The first attempt, right after the commit; what fails is left to ``deliver_pending``."""
+        """The first attempt, right after the commit; what fails, unless refused for good, is
+        left to ``deliver_pending``."""
+        given_up: list[GivenUp] = []
         try:
             with self.db.get_session() as session:
                 row = session.scalar(
                     select(Notification)
-                    .where(Notification.id == notification_id, Notification.sent_at.is_(None))
+                    .where(Notification.id == notification_id, *UNSENT)
                     .with_for_update(skip_locked=True)
                 )
-                if row is not None:  # otherwise the retry loop holds it, or has sent it
-                    self._deliver(session, row)
+                if row is not None:  # otherwise the retry loop holds it, or is done with it
+                    self._deliver(session, row, given_up)
+            self._report(given_up)
         except Exception:
             _log.exception("notification %s left for a retry", notification_id)
 
-    def _deliver(self, session: Session, row: Notification) -> Exception | None:
+    def _deliver(
+        self, session: Session, row: Notification, given_up: list[GivenUp]
+    ) -> Exception | None:
         """Mail ``row`` (locked by the caller) and mark it sent. A failure is counted and kept
-        on the row, and returned; the row stays unsent for the next try."""
-        row.attempts += 1
+        on the row, and returned; the row stays unsent for the next try, unless the refusal
+        was permanent or that was its last try: then it is marked failed and added to
+        ``given_up``, for the caller to report once committed."""
         try:
-            email, name = self._recipient(session, row.user_id)
-            self.mailer.send(email, row.subject, row.body, name=name, reference=row.event_id)
+            email = self._recipient(session, row.user_id)
+            self.mailer.send(email, row.subject, row.body, reference=row.event_id)
         except Exception as exc:
             row.last_error = f"{type(exc).__name__}: {exc}"[:1000]
-            _log.warning(
-                "notification %s not sent (attempt %d): %s", row.id, row.attempts, row.last_error
-            )
+            # A mail server that cannot be reached never saw the message: an outage, however
+            # long, costs it none of its tries.
+            if not isinstance(exc, MailUnavailable):
+                row.attempts += 1
+            reason = self._give_up_reason(row, exc)
+            if reason is None:
+                _log.warning(
+                    "notification %s not sent (attempt %d), will retry: %s",
+                    row.id,
+                    row.attempts,
+                    row.last_error,
+                )
+            else:
+                row.failed_at = func.now()
+                given_up.append(GivenUp(row.id, row.kind, row.attempts, reason, row.last_error))
             return exc
+        row.attempts += 1
         row.sent_at = func.now()
         return None
 
-    def _recipient(self, session: Session, user_id: int) -> tuple[str, str]:
+    def _give_up_reason(self, row: Notification, exc: Exception) -> str | None:
+        """Why sending ``row`` stops after this failure, or None while it is worth a retry."""
+        if isinstance(exc, MailRejected) and exc.permanent:
+            return REJECTED
+        if not isinstance(exc, MailUnavailable) and row.attempts >= setting(
+            self.config, "MAIL_MAX_ATTEMPTS", 10
+        ):
+            return ATTEMPTS_EXHAUSTED
+        return None
+
+    def _report(self, given_up: list[GivenUp]) -> None:
+        """Count and log each notification given up on: after the commit, so that a failed
+        commit (the row then stays unsent) counts nothing."""
+        for failed in given_up:
+            NOTIFICATIONS_FAILED.labels(self.name, failed.kind, failed.reason).inc()
+            _log.error(
+                "notification %s (%s) given up after %d attempt(s), %s: %s",
+                failed.id,
+                failed.kind,
+                failed.attempts,
+                failed.reason,
+                failed.error,
+            )
+
+    def _recipient(self, session: Session, user_id: int) -> str:
         """The user's address, from the local copy, else asked of the users service and kept."""
         recipient = session.get(Recipient, user_id)
         if recipient is not None:
-            return recipient.email, recipient.name
+            return recipient.email
         timeout = setting(self.config, "USERS_RPC_TIMEOUT", 5.0)
         user = within(timeout, self.users_rpc.get_user, user_id)
         _save_recipient(session, user_id, user["email"], user["name"])
-        return user["email"], user["name"]
+        return str(user["email"])
 
 
 def _save_recipient(session: Session, user_id: int, email: str, name: str) -> None:

@@ -36,6 +36,7 @@ PAYMENT_DECLINED = "payment_declined"
 PAYMENT_FAILED = "payment_failed"
 USER_CANCELLED = "user_cancelled"
 EXPIRED = "expired"  # not confirmed before the deadline (a service stayed unreachable)
+REJECTED = "rejected"  # another service refused the order's data as invalid: final, not "later"
 
 # What payments.charge may answer, and the reason each refusal cancels the order with.
 CHARGE_REFUSALS = {"declined": PAYMENT_DECLINED, "failed": PAYMENT_FAILED, "voided": EXPIRED}

@@ -15,3 +15,7 @@ class UnknownProduct(InvalidInput):
 
 class IdempotencyKeyReused(Conflict):
     """The idempotency key was used before for a different order."""
+
+
+class OrderRejected(InvalidInput):
+    """Another service refused the order as invalid while its client waited: no order."""

@@ -23,10 +23,14 @@ from chassis.logs import bind_request_id, current_request_id, on_behalf_of, rese
 from chassis.metrics import SAGA_OUTCOMES
 from chassis.resilience import within
 from orders import domain
-from orders.exceptions import UnknownProduct
+from orders.exceptions import OrderRejected, UnknownProduct
 from orders.models import Order, OrderItem
 
 _log = logging.getLogger(__name__)
+
+
+# A remote refusal of the call's arguments: asking again with the same ones cannot succeed.
+INVALID_INPUT = "InvalidInput"
 
 
 class Postponed(Exception):
@@ -156,6 +160,14 @@ class Saga:
                 return self._to_compensate(order, domain.UNKNOWN_PRODUCT)
             if kind == "OutOfStock":
                 return self._to_compensate(order, domain.OUT_OF_STOCK)
+            if kind == INVALID_INPUT:  # the same items will be refused every time: final
+                if placing:
+                    self._forget(order)
+                    raise OrderRejected(
+                        "The order was refused as invalid",
+                        {"items": [f"Refused by products: {refused.error}"]},
+                    ) from None
+                return self._to_compensate(order, domain.REJECTED)
             raise Postponed(f"reserve_stock: {refused.error}") from None
         if reservation["status"] != "reserved":  # released already: a compensation came first
             return self._to_compensate(order, order["cancel_reason"] or domain.EXPIRED)
@@ -191,6 +203,8 @@ class Saga:
                 user_id=order["user_id"],
             )
         except _Refused as refused:
+            if remote_type(refused.error) == INVALID_INPUT:
+                return self._to_compensate(order, domain.REJECTED)
             raise Postponed(f"charge: {refused.error}") from None
         if payment["status"] in domain.CHARGE_REFUSALS:
             return self._to_compensate(order, domain.CHARGE_REFUSALS[payment["status"]])

@@ -3,8 +3,8 @@
     python -m orders.sales rebuild      # recompute it from the orders table
 
 Each order is counted at most once and taken out at most once (``sales_applied``), whatever
-order its events arrive in; a rebuild recomputes ``sales_applied`` too, so events still in
-flight when it ran change nothing.
+order its events arrive in and however close together they are handled (a lock per order); a
+rebuild recomputes ``sales_applied`` too, so events still in flight when it ran change nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +27,22 @@ def sales_day(confirmed_at: str | datetime) -> date:
     return moment.astimezone(UTC).date()
 
 
+# The lock space of ``pg_advisory_xact_lock(int, int)`` this module takes per order.
+ORDER_LOCK_CLASS = 7_412
+
+
+def _lock_order(session: Session, order_id: str) -> None:
+    """Serialise the projection's steps for one order until the transaction ends.
+
+    Without it, a cancellation handled while the confirmation's transaction is still open
+    finds no row to take back (it cannot see the uncommitted one), and the order stays
+    counted. Taken first, the second handler waits for the first to commit, then sees what it
+    wrote: the two steps apply one after the other, in either order."""
+    session.execute(select(func.pg_advisory_xact_lock(ORDER_LOCK_CLASS, func.hashtext(order_id))))
+
+
 def count_confirmed(session: Session, event: dict[str, Any]) -> bool:
+    _lock_order(session, event["order_id"])
     day = sales_day(event["confirmed_at"])
     claimed = session.execute(
         pg_insert(SalesApplied)
@@ -44,6 +59,7 @@ def count_confirmed(session: Session, event: dict[str, Any]) -> bool:
 def take_back_cancelled(session: Session, event: dict[str, Any]) -> bool:
     if not event.get("confirmed_at"):
         return False  # never confirmed: never counted
+    _lock_order(session, event["order_id"])
     day = sales_day(event["confirmed_at"])
     undone = session.execute(
         update(SalesApplied)

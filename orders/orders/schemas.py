@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
+from chassis.contracts.orders import MAX_ORDER_ITEMS, MAX_QUANTITY, merged_quantity_errors
 from chassis.contracts.paging import Page
 
 MAX_ID = 2**31 - 1
@@ -15,13 +16,15 @@ _user_id = validate.Range(min=1, max=MAX_ID)
 
 class Item(Schema):
     product_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1, max=MAX_ID))
-    quantity = fields.Int(required=True, strict=True, validate=validate.Range(min=1, max=10_000))
+    quantity = fields.Int(
+        required=True, strict=True, validate=validate.Range(min=1, max=MAX_QUANTITY)
+    )
 
 
 class NewOrder(Schema):
     user_id = fields.Int(required=True, strict=True, validate=_user_id)
     items = fields.List(
-        fields.Nested(Item), required=True, validate=validate.Length(min=1, max=100)
+        fields.Nested(Item), required=True, validate=validate.Length(min=1, max=MAX_ORDER_ITEMS)
     )
     payment_token = fields.Str(
         required=True, validate=[validate.Length(min=1, max=100), validate.Regexp(r".*\S")]
@@ -29,6 +32,12 @@ class NewOrder(Schema):
     idempotency_key = fields.Str(
         load_default=None, allow_none=True, validate=validate.Length(min=1, max=255)
     )
+
+    @validates_schema
+    def _merged_within_bounds(self, data: dict[str, Any], **kwargs: Any) -> None:
+        errors = merged_quantity_errors(data["items"])
+        if errors:
+            raise ValidationError({"items": errors})
 
 
 class OrderRef(Schema):
@@ -64,3 +73,11 @@ class Order(Schema):
     items = fields.List(fields.Nested(OrderItem), required=True)
     total_cents = fields.Int(allow_none=True)
     created_at = fields.DateTime(format="iso")
+
+    @post_dump
+    def _reason_once_cancelled(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        # An order being compensated stands as it was until the compensation ends: a reader
+        # never sees a confirmed order with a cancellation reason.
+        if data.get("status") != "cancelled":
+            data["cancel_reason"] = None
+        return data

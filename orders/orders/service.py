@@ -117,36 +117,33 @@ class OrdersService(health.PingMixin):
 
     @rpc
     def cancel_order(self, order_id: str, user_id: int) -> dict[str, Any]:
-        """Cancel a confirmed order: refund it and give its stock back. Repeating the call
-        for an order its owner cancelled answers the cancelled order again."""
+        """Cancel a confirmed order: refund it and give its stock back, for up to
+        ``SAGA_SYNC_BUDGET`` seconds; answers the order as it then stands (``cancelled``, or
+        still ``confirmed`` while the compensation goes on, finished by the recovery loop).
+
+        Asked again once it is cancelled, answers the cancelled order. Asked while another call
+        is cancelling it, joins in: answers the cancelled order if that ends within the budget,
+        else ``OrderNotCancellable`` (being cancelled) — never a half-cancelled order.
+        """
         ref = load(schemas.OrderRef, {"order_id": order_id, "user_id": user_id})
         if ref["user_id"] is None:
             raise OrderNotFound("Give the user id of the order's owner", {"user_id": ["Required."]})
         with self.db.get_session() as session:
             order = _owned(session, ref)
-            if order.cancel_reason == domain.USER_CANCELLED:
-                return _dump(order)  # cancelled, or being cancelled, at the owner's request
-            moved = session.execute(
-                update(Order)
-                .where(
-                    Order.id == order.id,
-                    Order.status == domain.CONFIRMED,
-                    Order.step == domain.DONE,
-                )
-                .values(step=domain.COMPENSATE, cancel_reason=domain.USER_CANCELLED)
-                .returning(Order.id)
-            ).first()
-            if moved is None:
-                state = (
-                    "is still being processed"
-                    if order.status == domain.PENDING
-                    else ("was already cancelled")
-                )
-                raise OrderNotCancellable(
-                    f"Order {order.id} {state}", {"status": [f"Order is {order.status}."]}
-                )
+            if order.cancel_reason == domain.USER_CANCELLED and order.step == domain.DONE:
+                return _dump(order)  # cancelled at the owner's request: a repeated call
+            joining = order.cancel_reason == domain.USER_CANCELLED
+            if not joining and not _start_cancelling(session, order):
+                session.refresh(order)  # as the call that moved it first left it
+                raise _not_cancellable(order)
         budget = setting(self.config, "SAGA_SYNC_BUDGET", 3.0)
-        return _dump(self._saga().run(order_id, budget))
+        result = self._saga().run(order_id, budget)
+        if joining and (result is None or result["step"] != domain.DONE):
+            raise OrderNotCancellable(
+                f"Order {order_id} is already being cancelled",
+                {"status": ["Order is being cancelled."]},
+            )
+        return _dump(result)
 
     @rpc
     def sales_report(self, date_from: str, date_to: str) -> dict[str, Any]:
@@ -265,6 +262,27 @@ def _claim_unfinished(session: Session, lease_until: datetime, limit: int) -> li
             .returning(Order.id)
         )
     )
+
+
+def _start_cancelling(session: Session, order: Order) -> bool:
+    """Move a confirmed, settled order to its compensation; False if it is not one now. A
+    concurrent cancel waits here on the row and then finds it moved (False)."""
+    moved = session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.status == domain.CONFIRMED, Order.step == domain.DONE)
+        .values(step=domain.COMPENSATE, cancel_reason=domain.USER_CANCELLED)
+        .returning(Order.id)
+    ).first()
+    return moved is not None
+
+
+def _not_cancellable(order: Order) -> OrderNotCancellable:
+    """Why ``order`` (as it stands now, another call may have moved it) cannot be cancelled."""
+    state = {
+        domain.PENDING: "is still being processed",
+        domain.CANCELLED: "was already cancelled",
+    }.get(order.status, "is already being cancelled")
+    return OrderNotCancellable(f"Order {order.id} {state}", {"status": [f"Order {state}."]})
 
 
 def _owned(session: Session, ref: dict[str, Any]) -> Order:

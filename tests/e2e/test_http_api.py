@@ -1,8 +1,12 @@
 """Every route of the HTTP API, with its error cases, against the running cluster."""
 
+import json
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 
 
 def sku() -> str:
@@ -132,3 +136,40 @@ def test_unknown_products_and_garbage_are_4xx_json(api, admin):
     huge = admin.post("/api/v1/products", json={"description": "x" * 200_000})
     assert huge.status_code == 413
     assert api.get("/api/v1/nowhere").json()["error"] == "not_found"
+
+
+def test_parallel_password_guesses_get_at_most_the_limit_of_401s(api):
+    # Through every gunicorn worker and thread at once: the limit (5 a minute per email and
+    # client address, by default) is counted before any password is checked.
+    email = f"guessed.{uuid.uuid4().hex[:10]}@example.com"
+    created = api.post("/api/v1/users", json={"email": email, "password": "pw-123456", "name": "G"})
+    assert created.status_code == 201, created.text
+    start = threading.Barrier(12)
+
+    def guess(n):
+        start.wait()
+        return requests.post(
+            f"{api.base}/api/v1/auth/token",
+            json={"email": email, "password": f"wrong-{n}"},
+            timeout=15,
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = sorted(pool.map(guess, range(12)))
+    assert answers == [401] * 5 + [429] * 7
+    late = api.post("/api/v1/auth/token", json={"email": email, "password": "pw-123456"})
+    assert late.status_code == 429  # past the limit even the right password waits
+
+
+def test_a_chunked_body_over_the_limit_is_413(api):
+    # No Content-Length: the body's size is only known once read.
+    pad = "x" * (65 * 1024)
+    body = json.dumps({"email": "a@b.co", "password": "pw-123456", "name": pad}).encode()
+    response = requests.post(
+        f"{api.base}/api/v1/users",
+        data=(body[i : i + 8192] for i in range(0, len(body), 8192)),
+        headers={"Content-Type": "application/json"},
+        timeout=15,
+    )
+    assert response.status_code == 413, response.text
+    assert response.json()["error"] == "request_entity_too_large"

@@ -119,3 +119,21 @@ def test_without_redis_orders_are_still_taken():
     assert post(client, 1, key).status_code == 201
     assert time.monotonic() - began < 3
     assert orders.keys == [key, key]  # the orders service's own key keeps it to one order
+
+
+def test_a_refused_body_leaves_the_key_for_the_corrected_one():
+    orders = SlowOrders(delay=0)
+    client = make_client(orders)
+    user_id, key = 10_000 + uuid.uuid4().int % 10**6, uuid.uuid4().hex
+    headers = {**bearer(user_id=user_id), "Idempotency-Key": key}
+    invalid = {**BODY, "items": [{"product_id": 1, "quantity": 0}]}
+    assert client.post("/api/v1/orders", json=invalid, headers=headers).status_code == 400
+    store = redis.Redis.from_url(REDIS_URL)
+    try:
+        assert store.keys(f"idem:v1:{user_id}:*") == []
+    finally:
+        store.close()
+    corrected = post(client, user_id, key)
+    assert corrected.status_code == 201 and "Idempotent-Replayed" not in corrected.headers
+    assert orders.keys == [key]
+    assert post(client, user_id, key).headers["Idempotent-Replayed"] == "true"

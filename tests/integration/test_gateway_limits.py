@@ -4,13 +4,15 @@ go through."""
 
 import dataclasses
 import logging
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
 
 from gateway.app import create_app
-from gateway.limits import KEY_PREFIX
+from gateway.logins import KEY_PREFIX as LOGINS_PREFIX
 from tests.conftest import free_port, require_servers
 from tests.unit.gateway.conftest import SETTINGS, FakeRpc, bearer, remote
 from users.exceptions import InvalidCredentials
@@ -58,7 +60,7 @@ def unique_email():
 
 def test_two_instances_share_the_failed_logins_of_an_email():
     first, second = (
-        make_client(rate_limit_failed_logins_per_email="4 per minute") for _ in range(2)
+        make_client(rate_limit_failed_logins_per_email_and_ip="4 per minute") for _ in range(2)
     )
     email = unique_email()
     for client in (first, second, first, second):
@@ -69,10 +71,37 @@ def test_two_instances_share_the_failed_logins_of_an_email():
         assert 1 <= int(refused.headers["Retry-After"]) <= 60
     store = redis.Redis.from_url(REDIS_URL)
     try:
-        names = [name.decode() for name in store.keys(f"LIMITS:LIMITER/{KEY_PREFIX}/email:*")]
+        names = [name.decode() for name in store.keys(f"{LOGINS_PREFIX}:*")]
         assert names and not [name for name in names if "@" in name]  # the address is hashed
     finally:
         store.close()
+
+
+def test_parallel_guesses_on_two_instances_get_at_most_the_limit_of_401s():
+    # As many gunicorn workers or gateway replicas: each request on an instance of its own.
+    clients = [
+        make_client(rate_limit_failed_logins_per_email_and_ip="5 per minute") for _ in range(4)
+    ]
+    email = unique_email()
+    start = threading.Barrier(12)
+
+    def guess(n):
+        start.wait()
+        return login(clients[n % len(clients)], email).status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = sorted(pool.map(guess, range(12)))
+    assert answers == [401] * 5 + [429] * 7
+
+
+def test_guesses_from_many_addresses_meet_the_per_email_ceiling():
+    client = make_client(
+        rate_limit_failed_logins_per_email_and_ip="5 per minute",
+        rate_limit_failed_logins_per_email="8 per minute",
+    )
+    email = unique_email()
+    answers = [login(client, email, ip=f"10.2.{n}.1").status_code for n in range(12)]
+    assert answers == [401] * 8 + [429] * 4
 
 
 def test_two_instances_share_the_orders_of_a_user():
@@ -96,7 +125,7 @@ def test_two_instances_share_the_logins_of_an_address():
 def test_without_redis_requests_go_through_and_it_is_logged(caplog):
     client = make_client(
         rate_limit_storage_url=f"redis://127.0.0.1:{free_port()}/0",
-        rate_limit_failed_logins_per_email="2 per minute",
+        rate_limit_failed_logins_per_email_and_ip="2 per minute",
     )
     email = unique_email()
     with caplog.at_level(logging.WARNING):

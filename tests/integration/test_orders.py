@@ -16,6 +16,7 @@ from chassis.errors import InvalidInput
 from orders import sales
 from orders.exceptions import IdempotencyKeyReused, OrderNotCancellable, OrderNotFound
 from orders.models import Order
+from orders.saga import remote_type
 from orders.service import OrdersService
 from payments.service import PaymentsService
 from products.service import ProductsService
@@ -280,11 +281,11 @@ def wait_until_settled(runner, order_id, engine, timeout=15):
     raise AssertionError(f"order {order_id} still pending at step {row.step} ({row.attempts})")
 
 
-def test_an_order_left_mid_saga_by_a_crash_is_finished(runner, engines):
-    # The process died after recording the order and before reserving anything.
-    item = product(runner, stock=3)
+def unfinished_order(engine, product_id, quantity):
+    """An order recorded at its first step, its lease run out, as a process that died right
+    after writing it leaves it; returns its id."""
     order_id = str(uuid.uuid4())
-    with engines["orders"].begin() as conn:
+    with engine.begin() as conn:
         conn.execute(
             text(
                 "INSERT INTO orders (id, user_id, fingerprint, status, step, payment_token,"
@@ -293,12 +294,69 @@ def test_an_order_left_mid_saga_by_a_crash_is_finished(runner, engines):
             {"id": order_id},
         )
         conn.execute(
-            text("INSERT INTO order_items VALUES (:id, :product, 2, NULL)"),
-            {"id": order_id, "product": item["id"]},
+            text("INSERT INTO order_items VALUES (:id, :product, :quantity, NULL)"),
+            {"id": order_id, "product": product_id, "quantity": quantity},
         )
+    return order_id
+
+
+def test_an_order_left_mid_saga_by_a_crash_is_finished(runner, engines):
+    # The process died after recording the order and before reserving anything.
+    item = product(runner, stock=3)
+    order_id = unfinished_order(engines["orders"], item["id"], quantity=2)
     settled = wait_until_settled(runner, order_id, engines["orders"])
     assert settled["status"] == "confirmed" and settled["total_cents"] == 500
     assert stock_of(runner, item["id"]) == 1
+
+
+def test_lines_adding_up_past_the_bound_are_refused_before_any_order(runner):
+    item = product(runner, stock=20_000)
+    user = user_id()
+    lines = [{"product_id": item["id"], "quantity": 6_000}] * 2
+    with pytest.raises(InvalidInput) as caught:
+        place(runner, lines, user=user)
+    assert list(caught.value.fields["items"]) == [1]
+    assert call(runner, "orders", "list_orders", user)["total"] == 0
+    assert stock_of(runner, item["id"]) == 20_000
+
+
+def test_an_order_products_refuses_as_invalid_is_cancelled_at_once(runner, engines):
+    # Written by an older version that did not check the sum: products refuses the quantity
+    # every time, so the saga gives up at once instead of postponing until the deadline.
+    item = product(runner, stock=20_000)
+    order_id = unfinished_order(engines["orders"], item["id"], quantity=12_000)
+    settled = wait_until_settled(runner, order_id, engines["orders"], timeout=10)
+    assert (settled["status"], settled["cancel_reason"]) == ("cancelled", "rejected")
+    with engines["orders"].connect() as conn:
+        attempts = conn.execute(select(Order.attempts).where(Order.id == order_id)).scalar()
+    assert attempts == 0  # never postponed
+    assert stock_of(runner, item["id"]) == 20_000
+
+
+def test_concurrent_cancels_answer_the_cancelled_order_or_409_never_a_mix(runner, config):
+    item = product(runner, stock=40)
+    user = user_id()
+    orders = [
+        place(runner, [{"product_id": item["id"], "quantity": 1}], user=user) for _ in range(8)
+    ]
+    assert {order["status"] for order in orders} == {"confirmed"}
+
+    def cancel(order_id):
+        with ServiceRpcProxy("orders", config, timeout=30) as proxy:
+            try:
+                answer = proxy.cancel_order(order_id, user)
+            except Exception as exc:  # however this process rebuilds remote errors
+                assert remote_type(exc) == "OrderNotCancellable", exc
+                return "409"
+            return (answer["status"], answer["cancel_reason"])
+
+    for order in orders:
+        pool = eventlet.GreenPool(2)
+        answers = list(pool.imap(cancel, [order["id"]] * 2))
+        assert ("cancelled", "user_cancelled") in answers, answers
+        assert set(answers) <= {("cancelled", "user_cancelled"), "409"}, answers
+        assert payment(runner, order["id"])["status"] == "refunded"
+    assert stock_of(runner, item["id"]) == 40
 
 
 def test_sales_are_projected_from_events_and_rebuilt_from_orders(runner, engines, config):

@@ -75,6 +75,12 @@ def test_unknown_user_and_bad_role(users):
     assert set(caught.value.fields) == {"role"}
 
 
+def test_a_name_must_be_printable_text_on_one_line(users):
+    with pytest.raises(InvalidInput) as caught:
+        call(users, "register_user", email(), "s3cret-password", "Ada\r\nBcc: all@example.com")
+    assert set(caught.value.fields) == {"name"}
+
+
 def test_registration_announces_user_registered(runner, users):
     address = email().lower()
 

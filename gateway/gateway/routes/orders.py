@@ -19,6 +19,7 @@ _log = logging.getLogger(__name__)
 bp = Blueprint("orders", __name__, url_prefix="/api/v1/orders")
 
 PENDING = "pending"
+CANCELLED = "cancelled"
 _ORDER_ID = re.compile(r"[0-9a-f-]{1,64}")
 
 
@@ -37,9 +38,11 @@ def _location(order: dict[str, Any]) -> dict[str, str]:
 @login_required
 def create_order():
     key = header_key()
+    # Validated before the key is claimed: a refused body leaves the key free for the
+    # corrected request.
+    data = schemas.body(schemas.NewOrder())
 
     def place():
-        data = schemas.body(schemas.NewOrder())
         order = rpc().call(
             "orders", "create_order", g.user["id"], data["items"], data["payment_token"], key
         )
@@ -67,7 +70,9 @@ def get_order(order_id: str):
 @login_required
 def cancel_order(order_id: str):
     schemas.no_body()
-    return rpc().call("orders", "cancel_order", _known_id(order_id), g.user["id"])
+    order = rpc().call("orders", "cancel_order", _known_id(order_id), g.user["id"])
+    # Not cancelled yet: the refund and the stock's return go on, watched at Location.
+    return order, 200 if order["status"] == CANCELLED else 202, _location(order)
 
 
 def _with_product_names(order: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,8 @@ from flask import Blueprint, g
 
 from gateway import schemas
 from gateway.auth import issue_token, login_required
-from gateway.context import rpc, settings
+from gateway.context import logins, rpc, settings
+from gateway.limits import client_ip
 
 bp = Blueprint("users", __name__)
 
@@ -23,5 +24,7 @@ def me():
 @bp.post("/api/v1/auth/token")
 def token():
     data = schemas.body(schemas.Credentials())
-    user = rpc().call("users", "authenticate", data["email"], data["password"])
+    # Counted before the password is checked; given back unless it was the wrong one.
+    with logins().attempt(data["email"], client_ip()):
+        user = rpc().call("users", "authenticate", data["email"], data["password"])
     return issue_token(user, settings())

@@ -98,36 +98,46 @@ def test_the_longest_key_allowed_is_used(client, orders):
     assert orders == [key]
 
 
-def test_client_errors_are_kept_and_replayed(client, rpc, fake_redis):
-    def unknown(*args):
-        raise remote_error(
-            "orders.exceptions.UnknownProduct", "Unknown product", {"items": {"1": ["Unknown."]}}
-        )
+def in_turn(*answers):
+    """A create_order that answers (or raises) each of ``answers`` in turn."""
+    left = list(answers)
 
-    rpc.on("orders", "create_order", unknown)
-    first = post(client, "k-5")
-    assert first.status_code == 422
-    again = post(client, "k-5")
-    assert again.status_code == 422
-    assert again.json == first.json
-    assert again.headers["Idempotent-Replayed"] == "true"
-    assert len(rpc.calls) == 1
-
-    invalid = post(client, "k-6", body={"items": []})
-    assert invalid.status_code == 400
-    assert post(client, "k-6", body={"items": []}).headers["Idempotent-Replayed"] == "true"
-
-
-def test_server_errors_are_forgotten_so_the_client_can_retry(client, rpc, fake_redis):
-    answers = [RpcTimeout(5), RuntimeError("boom"), order("confirmed")]
-
-    def flaky(*args):
-        answer = answers.pop(0)
+    def create(*args):
+        answer = left.pop(0)
         if isinstance(answer, Exception):
             raise answer
         return answer
 
-    rpc.on("orders", "create_order", flaky)
+    return create
+
+
+def test_refusals_are_not_kept_so_the_corrected_request_may_use_the_key(client, rpc, fake_redis):
+    unknown = remote_error(
+        "orders.exceptions.UnknownProduct", "Unknown product", {"items": {"1": ["Unknown."]}}
+    )
+    rpc.on("orders", "create_order", in_turn(unknown, order("confirmed")))
+    assert post(client, "k-5").status_code == 422
+    assert redis_key(1, "k-5") not in fake_redis.data
+    again = post(client, "k-5")
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again.headers
+    assert len(rpc.calls) == 2
+
+
+def test_an_invalid_body_neither_claims_nor_burns_the_key(client, rpc, fake_redis):
+    rpc.on("orders", "create_order", lambda *args: order("confirmed"))
+    invalid = post(client, "k-6", body={"items": []})
+    assert invalid.status_code == 400
+    assert redis_key(1, "k-6") not in fake_redis.data
+    assert rpc.calls == []
+    corrected = post(client, "k-6")
+    assert corrected.status_code == 201 and "Idempotent-Replayed" not in corrected.headers
+    assert post(client, "k-6").headers["Idempotent-Replayed"] == "true"
+
+
+def test_server_errors_are_forgotten_so_the_client_can_retry(client, rpc, fake_redis):
+    rpc.on(
+        "orders", "create_order", in_turn(RpcTimeout(5), RuntimeError("boom"), order("confirmed"))
+    )
     assert post(client, "k-7").status_code == 504
     assert redis_key(1, "k-7") not in fake_redis.data
     assert post(client, "k-7").status_code == 500

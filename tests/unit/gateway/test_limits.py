@@ -1,6 +1,8 @@
 """Rate limits at the edge, counted in the app's memory (tests/integration has them in Redis)."""
 
 import dataclasses
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -74,22 +76,41 @@ def authenticate_calls(rpc):
     return [call for call in rpc.calls if call[:2] == ("users", "authenticate")]
 
 
-def test_failed_logins_per_email_are_limited_then_even_the_right_password_waits(make_client, users):
+TOO_MANY_FAILED = "Too many failed logins for this email address: try again later"
+
+
+def test_failed_logins_per_email_and_address_are_limited_then_even_the_right_password_waits(
+    make_client, users
+):
     client = make_client(
-        rate_limit_failed_logins_per_email="3 per minute", rate_limit_logins_per_ip=GENEROUS
+        rate_limit_failed_logins_per_email_and_ip="3 per minute",
+        rate_limit_failed_logins_per_email=GENEROUS,
+        rate_limit_logins_per_ip=GENEROUS,
     )
     for _ in range(3):
         assert login(client, "ada@example.com", "guess").status_code == 401
-    # The same address however it is written, from another client address too.
-    refused = login(client, "  ADA@Example.com ", ip="10.0.0.2")
-    assert_rate_limited(refused, "Too many failed logins for this email address: try again later")
+    # The same address however it is written.
+    assert_rate_limited(login(client, "  ADA@Example.com "), TOO_MANY_FAILED)
     assert len(authenticate_calls(users)) == 3  # refused before a password was checked
+    # The guesser locked out itself only: Ada, elsewhere, still logs in.
+    assert login(client, "ada@example.com", ip="10.0.0.2").status_code == 200
     assert login(client, "grace@example.com").status_code == 200  # another account is free
+
+
+def test_failed_logins_per_email_from_everywhere_meet_a_ceiling(make_client, users):
+    client = make_client(
+        rate_limit_failed_logins_per_email_and_ip=GENEROUS,
+        rate_limit_failed_logins_per_email="4 per minute",
+        rate_limit_logins_per_ip=GENEROUS,
+    )
+    for n in range(4):
+        assert login(client, "ada@example.com", "guess", ip=f"10.0.1.{n}").status_code == 401
+    assert_rate_limited(login(client, "ada@example.com", ip="10.0.1.9"), TOO_MANY_FAILED)
 
 
 def test_successful_logins_do_not_count_against_the_email(make_client, users):
     client = make_client(
-        rate_limit_failed_logins_per_email="2 per minute", rate_limit_logins_per_ip=GENEROUS
+        rate_limit_failed_logins_per_email_and_ip="2 per minute", rate_limit_logins_per_ip=GENEROUS
     )
     for _ in range(6):
         assert login(client, "ada@example.com").status_code == 200
@@ -97,9 +118,26 @@ def test_successful_logins_do_not_count_against_the_email(make_client, users):
     assert login(client, "ada@example.com").status_code == 200
 
 
+def test_an_attempt_that_checked_no_password_is_given_back(make_client, rpc):
+    answers = [ConnectionRefusedError(), {**ADA}]
+
+    def authenticate(email, password):
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    rpc.on("users", "authenticate", authenticate)
+    client = make_client(
+        rate_limit_failed_logins_per_email_and_ip="1 per minute", rate_limit_logins_per_ip=GENEROUS
+    )
+    assert login(client, "ada@example.com").status_code == 503  # users unreachable
+    assert login(client, "ada@example.com").status_code == 200  # that one was not counted
+
+
 def test_malformed_logins_do_not_count_against_an_email(make_client, users):
     client = make_client(
-        rate_limit_failed_logins_per_email="1 per minute", rate_limit_logins_per_ip=GENEROUS
+        rate_limit_failed_logins_per_email_and_ip="1 per minute", rate_limit_logins_per_ip=GENEROUS
     )
     for body in ({"email": "ada@example.com"}, {"password": "x"}, {"email": 5}, ["x"]):
         response = client.post("/api/v1/auth/token", json=body)
@@ -108,9 +146,41 @@ def test_malformed_logins_do_not_count_against_an_email(make_client, users):
     assert login(client, "ada@example.com", "guess").status_code == 429
 
 
+def test_parallel_guesses_get_at_most_the_limit_of_401s(make_client, users):
+    client = make_client(
+        rate_limit_failed_logins_per_email_and_ip="5 per minute", rate_limit_logins_per_ip=GENEROUS
+    )
+    start = threading.Barrier(12)
+
+    def guess(_):
+        start.wait()
+        return login(client, "ada@example.com", "guess").status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = sorted(pool.map(guess, range(12)))
+    assert answers == [401] * 5 + [429] * 7
+
+
+def test_sign_ups_per_client_address_count_every_attempt(make_client, rpc):
+    rpc.on("users", "register_user", lambda **kw: {**ADA, "email": kw["email"]})
+    client = make_client(rate_limit_signups_per_ip="2 per minute")
+
+    def sign_up(n, ip="10.0.0.1"):
+        body = {"email": f"u{n}@example.com", "password": "pw-123456", "name": "U"}
+        return client.post("/api/v1/users", json=body, environ_base={"REMOTE_ADDR": ip})
+
+    assert sign_up(1).status_code == 201
+    invalid = client.post("/api/v1/users", json={}, environ_base={"REMOTE_ADDR": "10.0.0.1"})
+    assert invalid.status_code == 400  # counts too
+    assert_rate_limited(sign_up(2), "Too many sign-ups from this address: try again later")
+    assert sign_up(3, ip="10.0.0.2").status_code == 201
+
+
 def test_logins_per_client_address_count_every_attempt(make_client, users):
     client = make_client(
-        rate_limit_logins_per_ip="3 per minute", rate_limit_failed_logins_per_email=GENEROUS
+        rate_limit_logins_per_ip="3 per minute",
+        rate_limit_failed_logins_per_email_and_ip=GENEROUS,
+        rate_limit_failed_logins_per_email=GENEROUS,
     )
     assert login(client, "a@example.com").status_code == 200
     assert login(client, "b@example.com", "guess").status_code == 401
@@ -184,9 +254,14 @@ def test_the_default_limit_also_applies_to_the_limited_routes(make_client, users
 
 def test_an_empty_limit_or_limits_turned_off_limit_nothing(make_client, users, orders):
     for client in (
-        make_client(rate_limit_failed_logins_per_email="", rate_limit_orders_per_user=""),
+        make_client(
+            rate_limit_failed_logins_per_email_and_ip="",
+            rate_limit_failed_logins_per_email="",
+            rate_limit_orders_per_user="",
+        ),
         make_client(
             rate_limit_enabled=False,
+            rate_limit_failed_logins_per_email_and_ip="1 per minute",
             rate_limit_failed_logins_per_email="1 per minute",
             rate_limit_orders_per_user="1 per minute",
         ),
@@ -213,7 +288,9 @@ def test_the_client_address_comes_from_x_forwarded_for_only_behind_trusted_proxi
 
 
 LIMIT_VARIABLES = {
+    "RATE_LIMIT_FAILED_LOGINS_PER_EMAIL_AND_IP": "rate_limit_failed_logins_per_email_and_ip",
     "RATE_LIMIT_FAILED_LOGINS_PER_EMAIL": "rate_limit_failed_logins_per_email",
+    "RATE_LIMIT_SIGNUPS_PER_IP": "rate_limit_signups_per_ip",
     "RATE_LIMIT_LOGINS_PER_IP": "rate_limit_logins_per_ip",
     "RATE_LIMIT_ORDERS_PER_USER": "rate_limit_orders_per_user",
     "RATE_LIMIT_DEFAULT_PER_IP": "rate_limit_default_per_ip",
@@ -242,7 +319,9 @@ def test_the_defaults_leave_ordinary_use_alone(monkeypatch):
     settings = Settings.from_env()
     assert settings.rate_limit_enabled is True
     assert settings.rate_limit_storage_url == ""  # the gateway's REDIS_URL
-    assert settings.rate_limit_failed_logins_per_email == "5 per minute"
+    assert settings.rate_limit_failed_logins_per_email_and_ip == "5 per minute"
+    assert settings.rate_limit_failed_logins_per_email == "100 per hour"
+    assert settings.rate_limit_signups_per_ip == "20 per minute; 100 per hour"
     assert settings.rate_limit_logins_per_ip == "300 per minute"
     assert settings.rate_limit_orders_per_user == "120 per minute"
     assert settings.rate_limit_default_per_ip == ""
@@ -250,7 +329,7 @@ def test_the_defaults_leave_ordinary_use_alone(monkeypatch):
 
 def test_an_app_made_from_the_environment_applies_its_limits(monkeypatch, rpc, users):
     monkeypatch.setenv("RATE_LIMIT_STORAGE_URL", "memory://")
-    monkeypatch.setenv("RATE_LIMIT_FAILED_LOGINS_PER_EMAIL", "1 per minute")
+    monkeypatch.setenv("RATE_LIMIT_FAILED_LOGINS_PER_EMAIL_AND_IP", "1 per minute")
     monkeypatch.setenv("JWT_SECRET", SETTINGS.jwt_secret)
     client = create_app(rpc=rpc, ready_rpc=rpc).test_client()
     assert login(client, "ada@example.com", "guess").status_code == 401

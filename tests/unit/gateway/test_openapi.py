@@ -113,8 +113,12 @@ def test_what_each_kind_of_route_can_answer(document):
             assert operation["requestBody"]["content"]["application/json"]["schema"]
         if path.startswith("/api/v1/") and "openapi" not in path and "docs" not in path:
             assert {"503", "504"} <= codes, path
-        # Rate limited: logins and order placement only.
-        limited = (method, path) in {("post", "/api/v1/auth/token"), ("post", "/api/v1/orders")}
+        # Rate limited: logins, sign-ups and order placement only.
+        limited = (method, path) in {
+            ("post", "/api/v1/auth/token"),
+            ("post", "/api/v1/users"),
+            ("post", "/api/v1/orders"),
+        }
         assert ("429" in codes) == limited, path
     place = document["paths"]["/api/v1/orders"]["post"]
     assert {"201", "202", "400", "401", "409", "413", "422", "429", "503", "504"} <= set(

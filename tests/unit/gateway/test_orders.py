@@ -87,9 +87,25 @@ def test_a_bad_order_is_400_naming_the_field(client, rpc, body, field):
 
 def test_the_largest_order_allowed_goes_through(client, rpc):
     rpc.on("orders", "create_order", lambda *args: order())
-    items = [{"product_id": MAX_ID, "quantity": 10_000}] * 100
+    items = [{"product_id": MAX_ID - n, "quantity": 10_000} for n in range(100)]
     body = {"items": items, "payment_token": "t" * 100}
     assert client.post("/api/v1/orders", json=body, headers=bearer()).status_code == 201
+
+
+def test_lines_of_one_product_adding_up_past_the_bound_are_400_naming_the_line(client, rpc):
+    items = [
+        {"product_id": 7, "quantity": 6_000},
+        {"product_id": 8, "quantity": 10_000},
+        {"product_id": 7, "quantity": 4_000},  # 10,000 of product 7: the bound, allowed
+        {"product_id": 7, "quantity": 1},  # 10,001: one too many
+    ]
+    body = {"items": items, "payment_token": "tok_visa"}
+    response = client.post("/api/v1/orders", json=body, headers=bearer())
+    assert response.status_code == 400
+    assert response.json["fields"] == {
+        "items": {"3": {"quantity": ["The lines of product 7 add up to more than 10000."]}}
+    }
+    assert rpc.calls == []
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 import time
 
 import jwt
+import pytest
 
 from tests.unit.gateway.conftest import SETTINGS, bearer, remote
 from users.exceptions import InvalidCredentials, UserAlreadyExists
@@ -31,6 +32,35 @@ def test_register_names_each_invalid_field(client, rpc):
     assert response.json["error"] == "invalid_input"
     assert set(response.json["fields"]) == {"email", "password", "name"}
     assert rpc.calls == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Ada\nSubject: pay now",  # a line break
+        "Ada\r",
+        "\u202egnp.exe",  # a right-to-left override, to disguise text
+        "Ada\u200b",  # an invisible space
+        "Ada\u2028Lovelace",  # a line separator
+        "\x07bell",
+        "x" * 101,
+    ],
+)
+def test_register_wants_a_name_of_printable_text_on_one_line(client, rpc, name):
+    body = {"email": "a@b.co", "password": "s3cret-pw", "name": name}
+    response = client.post("/api/v1/users", json=body)
+    assert response.status_code == 400
+    assert list(response.json["fields"]) == ["name"]
+    assert rpc.calls == []
+
+
+@pytest.mark.parametrize(
+    "name", ["Ada Lovelace", "José Ñúñez", "Zoë O'Brien-Smith", "میرزا\u200cعلی"]
+)
+def test_register_takes_names_in_any_script(client, rpc, name):
+    rpc.on("users", "register_user", lambda **kw: {**ADA, "name": kw["name"]})
+    body = {"email": "a@b.co", "password": "s3cret-pw", "name": name}
+    assert client.post("/api/v1/users", json=body).status_code == 201
 
 
 def test_register_does_not_let_a_client_choose_its_role(client, rpc):

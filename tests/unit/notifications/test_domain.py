@@ -11,10 +11,11 @@ def test_money_shows_cents_as_units_with_two_decimals(cents, shown):
     assert domain.money(cents) == shown
 
 
-def test_welcome_greets_by_name():
-    message = domain.welcome("Ada")
-    assert message.subject == "Welcome to the shop, Ada"
-    assert message.body.startswith("Hello Ada,")
+def test_welcome_keeps_the_chosen_name_out_of_the_subject_and_quotes_it_in_the_body():
+    message = domain.welcome('pay at http://evil.example/x now\nSubject: "urgent"')
+    assert message.subject == "Welcome to the shop"
+    assert message.body.startswith("Hello,\n")
+    assert "in the name \"pay at http://evil.example/x now Subject: 'urgent'\"." in message.body
 
 
 def test_order_confirmed_names_the_order_and_its_total():
@@ -30,6 +31,7 @@ def test_order_confirmed_names_the_order_and_its_total():
         ("payment_declined", "your payment was declined"),
         ("payment_failed", "the payment could not be processed"),
         ("user_cancelled", "you cancelled it"),
+        ("rejected", "it could not be processed as placed"),
         ("warehouse flooded", "warehouse flooded"),
     ],
 )

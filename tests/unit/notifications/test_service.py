@@ -1,5 +1,8 @@
+import logging
+
 import pytest
 from nameko.testing.services import worker_factory
+from prometheus_client import REGISTRY
 
 from chassis.contracts.events import (
     ORDER_CANCELLED,
@@ -90,26 +93,119 @@ def test_list_refuses_bad_page_input_naming_the_fields(args, fields):
     assert not service.db.get_session.called
 
 
-def pending(*ids):
+def pending(*ids, attempts=0):
     return [
-        Notification(id=i, user_id=7, subject=f"s{i}", body="b", event_id=f"e{i}", attempts=0)
+        Notification(
+            id=i,
+            user_id=7,
+            kind=ORDER_CONFIRMED,
+            subject=f"s{i}",
+            body="b",
+            event_id=f"e{i}",
+            attempts=attempts,
+        )
         for i in ids
     ]
 
 
-def test_retries_skip_a_refused_message_and_stop_when_the_server_is_down():
-    service = worker_factory(NotificationsService)
-    rows = pending(1, 2, 3, 4)
+def retrying(rows, *outcomes, max_attempts=3):
+    """The service, about to retry ``rows``, with the mailer answering ``outcomes`` in turn."""
+    service = worker_factory(NotificationsService, config={"MAIL_MAX_ATTEMPTS": max_attempts})
     session_of(service).scalars.return_value.all.return_value = rows
     session_of(service).get.return_value = Recipient(user_id=7, email="a@example.com", name="A")
-    service.mailer.send.side_effect = [None, MailRejected("550 no"), MailUnavailable("down")]
+    service.mailer.send.side_effect = outcomes
+    return service
+
+
+def failures(reason):
+    labels = {"service": "notifications", "kind": ORDER_CONFIRMED, "reason": reason}
+    return REGISTRY.get_sample_value("shop_notifications_failed_total", labels) or 0
+
+
+def test_retries_skip_a_refused_message_and_stop_when_the_server_is_down():
+    rows = pending(1, 2, 3, 4)
+    service = retrying(rows, None, MailRejected("451 later", 451), MailUnavailable("down"))
 
     assert service.deliver_pending() == 1
     assert [call.args[1] for call in service.mailer.send.call_args_list] == ["s1", "s2", "s3"]
-    assert [row.attempts for row in rows] == [1, 1, 1, 0]
+    assert [row.attempts for row in rows] == [1, 1, 0, 0]  # an unreachable server costs no try
     assert rows[0].sent_at is not None and rows[0].last_error is None
-    assert rows[1].sent_at is None and rows[1].last_error == "MailRejected: 550 no"
+    assert rows[1].sent_at is None and rows[1].last_error == "MailRejected: 451 later"
     assert rows[2].sent_at is None and rows[2].last_error == "MailUnavailable: down"
+    assert [row.failed_at for row in rows] == [None] * 4
+
+
+def test_retries_look_only_at_rows_neither_sent_nor_failed():
+    service = retrying([])
+    service.deliver_pending()
+    query = str(session_of(service).scalars.call_args.args[0].compile())
+    assert "notifications.sent_at IS NULL AND notifications.failed_at IS NULL" in query
+
+
+def test_a_permanent_refusal_fails_the_row_at_once_and_counts_it(caplog):
+    rows = pending(1, 2)
+    service = retrying(rows, MailRejected("550 no such user", 550, permanent=True), None)
+    before = failures("rejected")
+
+    with caplog.at_level(logging.WARNING, logger="notifications.service"):
+        assert service.deliver_pending() == 1
+    assert rows[0].failed_at is not None and rows[0].sent_at is None
+    assert (rows[0].attempts, rows[0].last_error) == (1, "MailRejected: 550 no such user")
+    assert rows[1].sent_at is not None and rows[1].failed_at is None
+    assert failures("rejected") == before + 1
+    (record,) = caplog.records
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == (
+        "notification 1 (order_confirmed) given up after 1 attempt(s), rejected:"
+        " MailRejected: 550 no such user"
+    )
+
+
+@pytest.mark.parametrize("error", [MailRejected("451 later", 451), RuntimeError("boom")])
+def test_any_failure_on_the_last_attempt_fails_the_row(caplog, error):
+    (row,) = rows = pending(1, attempts=2)
+    service = retrying(rows, error, max_attempts=3)
+    before = failures("attempts_exhausted")
+
+    with caplog.at_level(logging.WARNING, logger="notifications.service"):
+        service.deliver_pending()
+    assert row.failed_at is not None and row.attempts == 3
+    assert failures("attempts_exhausted") == before + 1
+    assert [record.levelno for record in caplog.records] == [logging.ERROR]
+
+
+def test_an_unreachable_mail_server_never_uses_up_the_tries(caplog):
+    (row,) = rows = pending(1, attempts=2)
+    service = retrying(rows, MailUnavailable("down"), max_attempts=3)
+    before = failures("attempts_exhausted")
+
+    service.deliver_pending()
+    assert row.failed_at is None and row.attempts == 2
+    assert row.last_error == "MailUnavailable: down"
+    assert failures("attempts_exhausted") == before
+
+
+def test_a_transient_failure_before_the_last_attempt_is_left_for_a_retry(caplog):
+    (row,) = rows = pending(1, attempts=1)
+    service = retrying(rows, MailRejected("451 later", 451), max_attempts=3)
+    before = failures("attempts_exhausted")
+
+    with caplog.at_level(logging.WARNING, logger="notifications.service"):
+        service.deliver_pending()
+    assert row.failed_at is None and row.attempts == 2
+    assert failures("attempts_exhausted") == before
+    assert [record.levelno for record in caplog.records] == [logging.WARNING]
+
+
+def test_nothing_is_counted_when_marking_the_row_failed_is_not_committed():
+    rows = pending(1)
+    service = retrying(rows, MailRejected("550 no", 550, permanent=True))
+    service.db.get_session.return_value.__exit__.side_effect = RuntimeError("commit failed")
+    before = failures("rejected")
+
+    with pytest.raises(RuntimeError):
+        service.deliver_pending()
+    assert failures("rejected") == before
 
 
 def test_an_unknown_recipient_is_asked_of_the_users_service_and_kept():
@@ -123,6 +219,4 @@ def test_an_unknown_recipient_is_asked_of_the_users_service_and_kept():
     service.users_rpc.get_user.assert_called_once_with(7)
     upsert = session_of(service).execute.call_args.args[0]
     assert upsert.compile().params == {"user_id": 7, "email": "b@example.com", "name": "B"}
-    service.mailer.send.assert_called_once_with(
-        "b@example.com", "s5", "b", name="B", reference="e5"
-    )
+    service.mailer.send.assert_called_once_with("b@example.com", "s5", "b", reference="e5")
