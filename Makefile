@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install stack migrate run test test-unit test-integration test-e2e bench chaos lint format typecheck clean
+.PHONY: help install secrets stack migrate run test test-unit test-integration test-e2e bench chaos lint format typecheck clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -17,11 +17,18 @@ $(STAMP): constraints.txt pyproject.toml */pyproject.toml
 
 install: $(STAMP) ## create .venv and install every package (pinned)
 
+# Written beside the file and moved over it: the shell would empty .env before it is read.
+secrets: ## write .env: fresh secrets for docker compose, or those it lacks (keeps the rest)
+	@umask 077 && python3 deploy/secrets.py compose --keep .env > .env.new && mv .env.new .env \
+		|| { rm -f .env.new; exit 1; }
+	@echo ".env holds every secret docker-compose.yaml requires"
+
 stack: ## start RabbitMQ, PostgreSQL and Redis if they are not answering (installs them as root)
 	deploy/local/stack.sh up
 
-migrate: install stack ## create the databases and run every service's migrations
+migrate: install stack ## create and migrate every service's database, declare every queue
 	$(PY) -m chassis.migrate users products orders payments notifications
+	$(PY) -m chassis.topology
 
 run: install stack ## the whole cluster in the foreground; Ctrl-C stops it
 	$(PY) deploy/local/run.py

@@ -16,27 +16,44 @@ Two halves:
 * ``event_handler`` — nameko's handler, except that a failure is never acked away. The
   message goes to ``<queue>.retry``, waits there (1 s, 2 s, 4 s... by per-message TTL) and is
   dead-lettered back to ``<queue>``; after ``EVENT_MAX_ATTEMPTS`` attempts, or at once when
-  the payload breaks its contract, it is parked in ``<queue>.dead`` with the error in its
-  headers, where an operator can read it and shovel it back.
+  the payload breaks its contract or cannot even be decoded, it is parked in ``<queue>.dead``
+  with the error in its headers (``chassis.parking``), where an operator can read it and move
+  it back (``python -m chassis.deadletters``).
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
-from datetime import UTC, datetime
 from typing import Any
 
-from kombu import Queue
+import eventlet
 from nameko.amqp.publish import Publisher, get_connection
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
-from sqlalchemy import Column, DateTime, MetaData, PrimaryKeyConstraint, String, Table, func
+from nameko_sqlalchemy.database import DB_URIS_KEY
+from sqlalchemy import (
+    Column,
+    DateTime,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    create_engine,
+    delete,
+    func,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session
 
+from chassis import parking
 from chassis.config import setting
+from chassis.consumer import ParkingQueueConsumer
 from chassis.errors import InvalidInput
 from chassis.metrics import EVENTS_DEAD, EVENTS_RETRIED
 from chassis.queues import apply_queue_type
@@ -44,7 +61,6 @@ from chassis.queues import apply_queue_type
 _log = logging.getLogger(__name__)
 
 PROCESSED_EVENTS = "processed_events"
-ATTEMPTS_HEADER = "x-attempts"
 
 
 def processed_events_columns() -> list[Any]:
@@ -84,13 +100,66 @@ class InboxClaim:
 
 
 class Inbox(DependencyProvider):
-    """Gives each worker an ``InboxClaim`` named after the service and the handler method."""
+    """Gives each worker an ``InboxClaim`` named after the service and the handler method, and
+    forgets, every ``INBOX_PURGE_INTERVAL`` seconds (default an hour), the events processed
+    more than ``INBOX_RETENTION_DAYS`` ago (default 30): long after any redelivery, retry or
+    replay of a dead letter that the inbox is there to catch. (A dead letter replayed later
+    than that, of an event handled before, would be handled again.)"""
 
     def __init__(self, base: type[DeclarativeBase]) -> None:
         self.base = base
 
     def setup(self) -> None:
+        config = self.container.config
         self.table = self.base.metadata.tables[PROCESSED_EVENTS]
+        self.retention_days = setting(config, "INBOX_RETENTION_DAYS", 30)
+        self.purge_interval = setting(config, "INBOX_PURGE_INTERVAL", 3600.0)
+        key = f"{self.container.service_name}:{self.base.__name__}"
+        self.engine: Engine = create_engine(
+            config[DB_URIS_KEY][key], pool_size=1, max_overflow=0, pool_pre_ping=True
+        )
+        self._thread: Any = None
+
+    def start(self) -> None:
+        self._thread = self.container.spawn_managed_thread(self._purge_now_and_then)
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._thread.kill()
+        self.engine.dispose()
+
+    kill = stop
+
+    def _purge_now_and_then(self) -> None:
+        while True:
+            eventlet.sleep(self.purge_interval)
+            try:
+                purged = self.purge()
+            except Exception as exc:  # the database is away: try again next time
+                _log.warning("processed events not purged: %r", exc)
+                continue
+            if purged:
+                _log.info(
+                    "forgot %d event(s) processed over %d days ago", purged, self.retention_days
+                )
+
+    def purge(self, batch: int = 10_000) -> int:
+        """Delete the rows older than the retention, a batch per transaction (so that no
+        lock is held long); returns how many went."""
+        table = self.table
+        old = table.c.processed_at < func.now() - text(
+            f"interval '{int(self.retention_days)} days'"
+        )
+        total = 0
+        while True:
+            with self.engine.begin() as conn:
+                keys = select(table.c.consumer, table.c.event_id).where(old).limit(batch)
+                deleted = conn.execute(
+                    delete(table).where(tuple_(table.c.consumer, table.c.event_id).in_(keys))
+                ).rowcount
+            total += deleted
+            if deleted < batch:
+                return total
 
     def get_dependency(self, worker_ctx: Any) -> InboxClaim:
         consumer = f"{self.container.service_name}.{worker_ctx.entrypoint.method_name}"
@@ -104,6 +173,8 @@ class ReliableEventHandler(EventHandler):
     first retry, doubled for each next one, default 1).
     """
 
+    queue_consumer = ParkingQueueConsumer()  # a message it cannot decode is parked too
+
     def __init__(self, source_service: str, event_type: str, **kwargs: Any) -> None:
         kwargs["requeue_on_error"] = False  # failures are handled below, never by a bare ack
         super().__init__(source_service, event_type, **kwargs)
@@ -114,24 +185,14 @@ class ReliableEventHandler(EventHandler):
         apply_queue_type(self.queue, config)  # not declared yet: the queue consumer does it
         self.max_attempts = setting(config, "EVENT_MAX_ATTEMPTS", 5)
         self.retry_delay = setting(config, "EVENT_RETRY_DELAY", 1.0)
-        name = self.queue.name
-        self.retry_queue = Queue(
-            f"{name}.retry",
-            durable=True,
-            queue_arguments={
-                "x-dead-letter-exchange": "",
-                "x-dead-letter-routing-key": name,
-            },
-        )
-        self.dead_queue = Queue(f"{name}.dead", durable=True)
-        self.publisher = Publisher(
-            config[AMQP_URI_CONFIG_KEY], use_confirms=True, serializer="json", retry=True
-        )
+        service = self.container.service_name
+        self.retry_queue = parking.retry_queue(service, self.queue.name, config)
+        self.dead_queue = parking.dead_queue(service, self.queue.name, config)
+        self.publisher = Publisher(config[AMQP_URI_CONFIG_KEY], use_confirms=True, retry=True)
         # Declared up front, so that the dead-letter queue can be watched before anything fails.
         with get_connection(config[AMQP_URI_CONFIG_KEY]) as connection:
-            for queue in (self.retry_queue, self.dead_queue):
-                apply_queue_type(queue, config)
-                queue(connection.default_channel).declare()
+            self.dead_queue(connection.default_channel).declare()
+            parking.declare_retry_queue(self.retry_queue, connection)
 
     def handle_result(
         self, message: Any, worker_ctx: Any, result: Any = None, exc_info: Any = None
@@ -149,14 +210,19 @@ class ReliableEventHandler(EventHandler):
 
     def _retry_or_park(self, message: Any, exc_info: Any) -> None:
         exc_type, exc, tb = exc_info
-        headers = dict(message.headers or {})
-        attempts = int(headers.get(ATTEMPTS_HEADER, 1))
+        attempts = int((message.headers or {}).get(parking.ATTEMPTS, 1))
         error = f"{exc_type.__name__}: {exc}"[:1000]
         retryable = not isinstance(exc, InvalidInput)  # a broken payload will not get better
         if retryable and attempts < self.max_attempts:
             delay = self.retry_delay * 2 ** (attempts - 1)
-            headers.update({ATTEMPTS_HEADER: attempts + 1, "x-last-error": error})
-            self._publish(message, self.retry_queue, headers, expiration=delay)
+            headers = {
+                **(message.headers or {}),
+                parking.ATTEMPTS: attempts + 1,
+                "x-last-error": error,
+            }
+            parking.publish_raw(
+                self.publisher, message, self.retry_queue, headers, expiration=delay
+            )
             EVENTS_RETRIED.labels(self.container.service_name, self.event_type).inc()
             _log.warning(
                 "%s failed (attempt %d of %d), retrying in %.1fs: %s",
@@ -167,16 +233,11 @@ class ReliableEventHandler(EventHandler):
                 error,
             )
             return
-        headers.update(
-            {
-                ATTEMPTS_HEADER: attempts,
-                "x-error": error,
-                "x-error-traceback": "".join(traceback.format_tb(tb))[-4000:],
-                "x-failed-at": datetime.now(UTC).isoformat(),
-                "x-original-queue": self.queue.name,
-            }
+        headers = parking.parking_headers(
+            message, self.queue.name, error, attempts, event_type=self.event_type
         )
-        self._publish(message, self.dead_queue, headers)
+        headers[parking.TRACEBACK] = "".join(traceback.format_tb(tb))[-4000:]
+        parking.publish_raw(self.publisher, message, self.dead_queue, headers)
         EVENTS_DEAD.labels(self.container.service_name, self.event_type).inc()
         _log.error(
             "%s parked in %s after %d attempt(s): %s",
@@ -184,17 +245,6 @@ class ReliableEventHandler(EventHandler):
             self.dead_queue.name,
             attempts,
             error,
-        )
-
-    def _publish(self, message: Any, queue: Queue, headers: dict[str, Any], **kwargs: Any) -> None:
-        self.publisher.publish(
-            message.payload,
-            exchange="",
-            routing_key=queue.name,
-            declare=[queue],
-            headers=headers,
-            message_id=message.properties.get("message_id"),
-            **kwargs,
         )
 
 

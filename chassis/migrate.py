@@ -2,6 +2,8 @@
 
     python -m chassis.migrate users products ...      # configs at <service>/config.yaml
     python -m chassis.migrate users --config path/to/config.yaml
+    python -m chassis.migrate --broker users products ...   # then every queue, and the
+                                                            # broker's users (chassis.broker)
 
 The database URL comes from the service's config (``DB_URIS``), so the environment that
 points a service at a database points its migrations there too.
@@ -107,6 +109,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("services", nargs="+")
     parser.add_argument("--config", help="config file (only with a single service)")
+    parser.add_argument(
+        "--broker",
+        action="store_true",
+        help="then declare every queue and make each program's broker user (needs the "
+        "operator's AMQP_URI and each <NAME>_AMQP_PASSWORD: python -m chassis.broker setup)",
+    )
     args = parser.parse_args(argv)
     if args.config and len(args.services) > 1:
         parser.error("--config goes with a single service")
@@ -114,6 +122,10 @@ def main(argv: list[str] | None = None) -> None:
     for service in args.services:
         url = upgrade(service, args.config)
         print(f"  {service}: migrated {make_url(url).render_as_string(hide_password=True)}")
+    if args.broker:  # after the databases: a failed migration stops before it
+        from chassis import broker
+
+        broker.main(["setup"])
 
 
 if __name__ == "__main__":

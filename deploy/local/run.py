@@ -1,10 +1,14 @@
 """Run the whole cluster in the foreground: what `make run` does once the servers answer.
 
-Migrates each service's database, starts every service with `nameko run` and the gateway
-under gunicorn, shows each one coming up, seeds an admin and a demo catalogue (only when
-absent), then waits. Ctrl-C or SIGTERM stops the gateway first, then the services, each
-with SIGTERM so it finishes what it is doing (within its own bound), and exits 1 if any of
-them did not exit 0. Logs go to <RUN_DIR>/logs/.
+Migrates each service's database, declares every queue and gives each service and the gateway
+a broker user of its own (least privilege: chassis/broker.py), starts every service with
+`nameko run` and the gateway under gunicorn, shows each one coming up, seeds an admin and a
+demo catalogue (only when absent), then waits. Secrets nobody chose (the JWT secret, the broker
+users' passwords) are made once per installation and kept under <RUN_DIR>/secrets/.
+
+Ctrl-C or SIGTERM stops the gateway first, then the services, each with SIGTERM so it finishes
+what it is doing (within its own bound), and exits 1 if any of them did not exit 0. Logs go to
+<RUN_DIR>/logs/.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -28,6 +33,7 @@ with warnings.catch_warnings():  # nameko imports eventlet, whose deprecation ba
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from chassis import broker
 from chassis.config import env_float, load_config, setting
 from chassis.migrate import upgrade
 from chassis.shutdown import DEFAULT_TIMEOUT as SHUTDOWN_TIMEOUT
@@ -75,7 +81,12 @@ class Cluster:
         self.mail_dir = run_dir / "mail"
         self.env["SMTP_HOST"] = "127.0.0.1"
         self.env["SMTP_PORT"] = str(self.smtp_port)
+        # The operator's broker user: declares, seeds and watches; each process logs in as its
+        # own user (broker_users).
         self.amqp_uri = load_config(ROOT / "users" / "config.yaml")["AMQP_URI"]
+        self.secrets = run_dir / "secrets"
+        self.user_uris: dict[str, str] = {}
+        self.ops_port = int(os.environ.get("GATEWAY_OPS_PORT", "9100"))
         # Which service each process runs: one each, more with SCALE=orders=2,products=2.
         self.instances = instances(os.environ.get("SCALE", ""))
         # Each one's health and metrics port: <NAME>_OPS_PORT (ORDERS_2_OPS_PORT for the second
@@ -86,6 +97,36 @@ class Cluster:
                 or 9001 + 100 * instance_number(name) + SERVICES.index(service)
             )
             for name, service in self.instances.items()
+        }
+
+    def secret(self, name: str) -> str:
+        """The secret ``name`` of this installation: made once, kept (mode 0600), reused by
+        every later run."""
+        self.secrets.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = self.secrets / name
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+        return path.read_text().strip()
+
+    def broker_users(self) -> None:
+        """Declare every queue, then give each service and the gateway its own broker user."""
+        prefix = os.environ.get("BROKER_USER_PREFIX", broker.USER_PREFIX)
+        passwords = {
+            principal: os.environ.get(f"{principal.upper()}_AMQP_PASSWORD")
+            or self.secret(f"amqp-{principal}")
+            for principal in broker.PRINCIPALS
+        }
+        broker.setup(
+            self.amqp_uri,
+            passwords,
+            api_url=os.environ.get("RABBITMQ_API_URL") or None,
+            prefix=prefix,
+        )
+        self.user_uris = {
+            principal: broker.user_uri(self.amqp_uri, broker.username(principal, prefix), password)
+            for principal, password in passwords.items()
         }
 
     def spawn(self, name: str, argv: list[str], **env: str) -> None:
@@ -114,6 +155,7 @@ class Cluster:
                 f"{service}.service",
             ],
             OPS_PORT=str(self.ops_ports[name]),
+            AMQP_URI=self.user_uris[service],
         )
 
     def start_mail_sink(self) -> None:
@@ -153,6 +195,9 @@ class Cluster:
                 "PROMETHEUS_MULTIPROC_DIR", str(self.run_dir / "prometheus")
             ),
             SERVICE_OPS_URLS=",".join(f"{n}={self.ops_url(n)}" for n in SERVICES),
+            AMQP_URI=self.user_uris[broker.GATEWAY],
+            JWT_SECRET=os.environ.get("JWT_SECRET") or self.secret("jwt-secret"),
+            GATEWAY_OPS_PORT=str(self.ops_port),
         )
 
     def ops_url(self, name: str) -> str:
@@ -213,7 +258,7 @@ class Cluster:
         while True:
             self.check_alive("gateway")
             try:
-                with urllib.request.urlopen(f"{self.url}/ready", timeout=3) as response:
+                with urllib.request.urlopen(f"{self.ops}/health/ready", timeout=3) as response:
                     if response.status == 200:
                         break
             except OSError:
@@ -227,13 +272,18 @@ class Cluster:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def ops(self) -> str:
+        """The gateway's ops port: readiness and metrics, for this machine's tools only."""
+        return f"http://127.0.0.1:{self.ops_port}"
+
     def seed(self) -> None:
         email = os.environ.get("ADMIN_EMAIL", "admin@example.com")
         password = os.environ.get("ADMIN_PASSWORD", "admin-secret")
         created = 0
         with ClusterRpcProxy({"AMQP_URI": self.amqp_uri}, timeout=10) as rpc:
             try:
-                rpc.users.register_user(email, password, "Admin", role="admin")
+                rpc.users.register_admin(email, password, "Admin")
                 log(f"  seeded admin {email}")
             except RemoteError as exc:
                 if exc.exc_type != "UserAlreadyExists":
@@ -320,12 +370,13 @@ def banner(cluster: Cluster) -> None:
     ports = ", ".join(f"{name} {port}" for name, port in cluster.ops_ports.items())
     log(f"""
 The shop is running.
-  API        {cluster.url}/api/v1/products      (readiness: {cluster.url}/ready)
+  API        {cluster.url}/api/v1/products
   API docs   {cluster.url}/api/v1/docs
-  metrics    {cluster.url}/metrics, and each service's on its ops port:
+  ops        {cluster.ops}/health/ready, /metrics (the gateway's), and each service's:
              http://127.0.0.1:<port>/metrics, /health/live, /health/ready ({ports})
   admin      {email} (password from ADMIN_PASSWORD, default admin-secret)
-  RabbitMQ   http://127.0.0.1:15672  (guest / guest)
+  RabbitMQ   http://127.0.0.1:15672  (guest / guest: the operator; each service has its own)
+  secrets    {cluster.secrets}/  (the JWT secret, the broker users' passwords)
   logs       tail -f {cluster.logs}/*.log
   mail       {cluster.mail_dir}/new/  (one file per message, sent to 127.0.0.1:{cluster.smtp_port})
   shell      .venv/bin/nameko shell --config products/config.yaml
@@ -354,6 +405,8 @@ def main() -> int:
         for name in WITH_DATABASE:
             upgrade(name)
             log(f"  ✓ {name}")
+        log("Declaring queues, giving each service its broker user")
+        cluster.broker_users()
         log("Starting services")
         cluster.start_mail_sink()
         for name in cluster.instances:

@@ -9,9 +9,9 @@ from flask import Flask
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
 
 from chassis import tracing
-from gateway import bodies, cors, headers, limits, openapi, request_id
+from gateway import bodies, cors, headers, limits, openapi, ops, request_id
 from gateway.breakers import GuardedRpc
-from gateway.config import Settings
+from gateway.config import Settings, check_secret
 from gateway.errors import register_error_handlers
 from gateway.idempotency import IdempotencyStore
 from gateway.metrics import instrument
@@ -31,6 +31,7 @@ def create_app(
     """Build the app. ``rpc``/``ready_rpc``/``idempotency`` replace the RPC client pools and
     the idempotency store (tests do this)."""
     settings = settings or Settings.from_env()
+    check_secret(settings.jwt_secret)  # however the settings were made
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.json = JsonProvider(app)
@@ -69,7 +70,8 @@ def create_app(
     limits.install(app, settings)  # after the routes: it wraps the login and order views
     if tracing.configure("gateway"):
         # A span per request; RPC calls carry its trace context (gateway.rpc).
-        FlaskInstrumentor().instrument_app(app, excluded_urls="health,ready,metrics")
+        FlaskInstrumentor().instrument_app(app, excluded_urls="health")
+    ops.install(app, settings.ops_port)  # outermost: ops requests skip the public middleware
     if not app.debug:
         logging.getLogger("gateway").setLevel(logging.INFO)
     return app

@@ -7,8 +7,15 @@ from dataclasses import dataclass, field
 
 from chassis.config import env_float, env_int
 
-DEV_JWT_SECRET = "local-development-secret-change-me-in-production"
 MIN_SECRET_LENGTH = 32  # HS256 wants a key as long as its hash: 32 bytes
+# Secrets this repository once published as defaults: anyone could sign tokens with them.
+PUBLISHED_SECRETS = frozenset(
+    {
+        "local-development-secret-change-me-in-production",
+        "dev-only-jwt-secret-replace-me-0123456789abcdef",
+    }
+)
+DEFAULT_OPS_PORT = 9100
 SERVICES = ("users", "products", "orders", "payments", "notifications")
 # Where each service answers /health/ready (its OPS_PORT), as `make run` starts them.
 DEFAULT_OPS_URLS = ",".join(
@@ -26,7 +33,7 @@ class Settings:
     ready_timeout: float = 2.0
     # for a call whose answer a request can do without (product names on an order)
     optional_rpc_timeout: float = 1.0
-    jwt_secret: str = DEV_JWT_SECRET
+    jwt_secret: str = ""  # required: see check_secret
     jwt_ttl: int = 3600
     jwt_issuer: str = "shop"
     jwt_audience: str = "shop-api"
@@ -36,7 +43,7 @@ class Settings:
     breaker_fail_max: int = 5  # failures in a row to reach a service that open its breaker
     breaker_reset_timeout: float = 10.0  # seconds an open breaker answers 503 before a trial
     read_attempts: int = 2  # tries of an idempotent read whose connection broke
-    # service name -> base URL of its health port; /ready asks each one (none: RPC ping only)
+    # service name -> base URL of its health port; /health/ready asks each (none: RPC ping only)
     ops_urls: dict[str, str] = field(default_factory=dict)
     # Rate limits ("N per second|minute|hour|day", several joined by ";"; empty: no limit),
     # counted in Redis so every worker and instance shares them (gateway.limits).
@@ -50,23 +57,16 @@ class Settings:
     rate_limit_logins_per_ip: str = "300 per minute"  # one office behind one address logs in often
     rate_limit_signups_per_ip: str = "20 per minute; 100 per hour"  # every attempt counts
     rate_limit_orders_per_user: str = "120 per minute"  # orders placed (201/202, no replay)
-    rate_limit_default_per_ip: str = ""  # every route but /health, /ready, /metrics
+    rate_limit_default_per_ip: str = ""  # every route but /health (the ops port is never limited)
     trusted_proxy_hops: int = 0  # proxies in front whose X-Forwarded-For names the client
     cors_origins: tuple[str, ...] = ()  # origins a browser may call the API from; none: no CORS
+    ops_port: int = DEFAULT_OPS_PORT  # /health/live, /health/ready, /metrics (gateway.ops)
 
     @classmethod
     def from_env(cls) -> Settings:
-        """The settings from the environment. With ``APP_ENV=production`` it refuses to go on
-        with the development JWT secret, or with one short enough to guess."""
-        secret = os.environ.get("JWT_SECRET", DEV_JWT_SECRET)
-        if os.environ.get("APP_ENV") == "production" and (
-            secret == DEV_JWT_SECRET or len(secret) < MIN_SECRET_LENGTH
-        ):
-            raise RuntimeError(
-                f"APP_ENV=production needs JWT_SECRET: a secret of at least {MIN_SECRET_LENGTH} "
-                "characters of its own (e.g. `python -c 'import secrets; "
-                "print(secrets.token_urlsafe(48))'`)"
-            )
+        """The settings from the environment; ``JWT_SECRET`` is required (``check_secret``)."""
+        secret = os.environ.get("JWT_SECRET", "")
+        check_secret(secret)
         return cls(
             amqp_uri=os.environ.get("AMQP_URI", cls.amqp_uri),
             rpc_timeout=env_float("RPC_TIMEOUT", cls.rpc_timeout),
@@ -108,7 +108,23 @@ class Settings:
             ),
             trusted_proxy_hops=env_int("TRUSTED_PROXY_HOPS", cls.trusted_proxy_hops),
             cors_origins=env_list("CORS_ORIGINS"),
+            ops_port=env_int("GATEWAY_OPS_PORT", cls.ops_port),
         )
+
+
+def check_secret(secret: str) -> None:
+    """Refuse to sign or accept tokens with no secret, a short one, or one that was ever
+    written in this repository: whoever knows the secret can mint an admin's token."""
+    how = (
+        "`make run` makes one per installation (.run/secrets/jwt-secret); elsewhere set one: "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+    )
+    if not secret:
+        raise RuntimeError(f"JWT_SECRET is not set: {how}")
+    if secret in PUBLISHED_SECRETS:
+        raise RuntimeError(f"JWT_SECRET is a published example, known to anyone: {how}")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise RuntimeError(f"JWT_SECRET must be {MIN_SECRET_LENGTH} characters or more: {how}")
 
 
 def parse_pairs(variable: str, raw: str) -> dict[str, str]:

@@ -30,7 +30,6 @@ from gateway.responses import (
     Order,
     OrderPage,
     ProductPage,
-    Readiness,
     SalesReport,
     Token,
 )
@@ -43,10 +42,11 @@ SECURITY_SCHEME = "bearerAuth"
 
 DESCRIPTION = """\
 Errors are always `{"error", "message", "fields"}`. Tokens come from `POST /api/v1/auth/token`
-and go in `Authorization: Bearer <token>`. Logins and order placements are rate limited; an
-operator may also set a limit per client address on every route under /api/v1
+and go in `Authorization: Bearer <token>`. Logins, sign-ups and order placements are rate
+limited; an operator may also set a limit per client address on every route under /api/v1
 (`RATE_LIMIT_DEFAULT_PER_IP`), which then answers 429 like the documented ones. Every answer
-carries `X-Request-ID` (the client's own, when it sent a usable one).
+carries `X-Request-ID` (the client's own, when it sent a usable one). Readiness and metrics are
+served on the gateway's ops port, which is not public.
 """
 
 # What each route answers besides its own successes. Every JSON error has the Error body.
@@ -297,26 +297,6 @@ OPERATIONS: dict[str, Operation] = {
         "Liveness",
         "operations",
         {200: json_body("The process answers.", Health)},
-        calls_services=False,
-    ),
-    "health.ready": Operation(
-        "Readiness: the broker and every service answer",
-        "operations",
-        {
-            200: json_body("Ready.", Readiness),
-            503: json_body("Not ready: `failed` names what.", Readiness),
-        },
-        calls_services=False,
-    ),
-    "health.metrics": Operation(
-        "Prometheus metrics",
-        "operations",
-        {
-            200: {
-                "description": "The text exposition format.",
-                "content": {"text/plain": {"schema": {"type": "string"}}},
-            }
-        },
         calls_services=False,
     ),
     "openapi.document": Operation(

@@ -83,9 +83,3 @@ class SalesReport(Schema):
 
 class Health(Schema):
     status = fields.Str(required=True, validate=validate.OneOf(["ok"]))
-
-
-class Readiness(Schema):
-    status = fields.Str(required=True, validate=validate.OneOf(["ready", "unavailable"]))
-    checks = fields.Dict(keys=fields.Str(), values=fields.Str(), required=True)
-    failed = fields.List(fields.Str(), metadata={"description": "Present when not ready."})

@@ -21,6 +21,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from chassis import tracing
 from chassis.logs import REQUEST_ID, current_request_id
+from chassis.rpc import expiring
 
 _log = logging.getLogger(__name__)
 
@@ -90,15 +91,18 @@ class RpcPool:
         return self._timeouts.get(f"{service}.{method}", self._timeouts.get(service))
 
     def call(self, service: str, method: str, *args: Any, **kwargs: Any) -> Any:
-        with self.proxy(self.timeout_of(service, method)) as proxy:
-            return getattr(proxy[service], method)(*args, **kwargs)
+        timeout = self.timeout_of(service, method)
+        return self.call_within(timeout or self._timeout, service, method, *args, **kwargs)
 
     def call_within(
         self, timeout: float, service: str, method: str, *args: Any, **kwargs: Any
     ) -> Any:
-        """``call``, giving up after ``timeout`` seconds rather than the pool's own timeout."""
+        """``call``, giving up after ``timeout`` seconds rather than the pool's own timeout.
+
+        The request expires in the broker after as long: once this caller has given up on it
+        (a 504 for its client), no service carries it out later."""
         with self.proxy(timeout) as proxy:
-            return getattr(proxy[service], method)(*args, **kwargs)
+            return getattr(expiring(proxy[service], timeout), method)(*args, **kwargs)
 
     def _give_back(self, client: ClusterRpcProxy) -> None:
         _set_timeout(client, self._timeout)

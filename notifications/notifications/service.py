@@ -4,7 +4,6 @@ import logging
 from typing import Any, NamedTuple
 
 from nameko.dependency_providers import Config
-from nameko.rpc import RpcProxy
 from nameko_sqlalchemy import Database
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -24,8 +23,7 @@ from chassis.inbox import Inbox, event_handler
 from chassis.logs import RequestContext
 from chassis.metrics import NOTIFICATIONS_FAILED, Metrics
 from chassis.ops import OpsServer
-from chassis.resilience import within
-from chassis.rpc import rpc
+from chassis.rpc import RpcProxy, call_within, rpc
 from chassis.schemas import dump, load
 from chassis.shutdown import GracefulShutdown
 from chassis.timers import timer
@@ -259,7 +257,7 @@ class NotificationsService(health.PingMixin):
         if recipient is not None:
             return recipient.email
         timeout = setting(self.config, "USERS_RPC_TIMEOUT", 5.0)
-        user = within(timeout, self.users_rpc.get_user, user_id)
+        user = call_within(self.users_rpc, "get_user", timeout, user_id)
         _save_recipient(session, user_id, user["email"], user["name"])
         return str(user["email"])
 

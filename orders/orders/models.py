@@ -50,8 +50,9 @@ class Order(Base):
     status: Mapped[str] = mapped_column(String(16))
     step: Mapped[str] = mapped_column(String(16))
     cancel_reason: Mapped[str | None] = mapped_column(String(32))
-    # Kept to charge again after a crash; a provider token, never card data.
-    payment_token: Mapped[str] = mapped_column(String(100))
+    # Kept to charge again after a crash, and cleared once the order is past its charge
+    # (confirmed, or being compensated); a provider token, never card data.
+    payment_token: Mapped[str | None] = mapped_column(String(100))
     total_cents: Mapped[int | None] = mapped_column(BigInteger)
     attempts: Mapped[int] = mapped_column(server_default=text("0"))
     lease_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -21,7 +21,7 @@ from sqlalchemy import delete, update
 from chassis.contracts.events import ORDER_CANCELLED, ORDER_CONFIRMED, ORDER_CREATED
 from chassis.logs import bind_request_id, current_request_id, on_behalf_of, reset_request_id
 from chassis.metrics import SAGA_OUTCOMES
-from chassis.resilience import within
+from chassis.rpc import call_within
 from orders import domain
 from orders.exceptions import OrderRejected, UnknownProduct
 from orders.models import Order, OrderItem
@@ -147,7 +147,7 @@ class Saga:
     ) -> dict[str, Any] | None:
         items = [{"product_id": i["product_id"], "quantity": i["quantity"]} for i in order["items"]]
         try:
-            reservation = self._call(self.products.reserve_stock, timeout, order["id"], items)
+            reservation = self._call(self.products, "reserve_stock", timeout, order["id"], items)
         except _Refused as refused:
             kind = remote_type(refused.error)
             if kind == "ProductNotFound":
@@ -195,7 +195,8 @@ class Saga:
     def _charge(self, order: dict[str, Any], timeout: float) -> dict[str, Any] | None:
         try:
             payment = self._call(
-                self.payments.charge,
+                self.payments,
+                "charge",
                 timeout,
                 order["id"],
                 order["total_cents"],
@@ -213,7 +214,7 @@ class Saga:
         now = datetime.now(UTC)
         done = {"step": domain.DONE, "status": domain.CONFIRMED, "confirmed_at": now}
         with self.db.get_session() as session:
-            if not _move(session, order["id"], domain.CHARGE, **done):
+            if not _move(session, order["id"], domain.CHARGE, payment_token=None, **done):
                 return None
             self.outbox.add(session, ORDER_CONFIRMED, confirmed_at=now.isoformat(), **_event(order))
         SAGA_OUTCOMES.labels(domain.CONFIRMED, "none").inc()
@@ -223,8 +224,8 @@ class Saga:
         # Both calls, always: each is idempotent and leaves a tombstone, so a charge or a
         # reservation still on its way (sent by an attempt that timed out) takes nothing.
         try:
-            self._call(self.payments.refund, timeout, order["id"])
-            self._call(self.products.release_stock, timeout, order["id"])
+            self._call(self.payments, "refund", timeout, order["id"])
+            self._call(self.products, "release_stock", timeout, order["id"])
         except _Refused as refused:
             raise Postponed(f"compensation: {refused.error}") from None
         done = {"step": domain.DONE, "status": domain.CANCELLED, "cancelled_at": datetime.now(UTC)}
@@ -249,7 +250,7 @@ class Saga:
         names its items); a single general message when products cannot tell now."""
         wanted = [item["product_id"] for item in order["items"]]
         try:
-            found = self._call(self.products.get_products, timeout, wanted)
+            found = self._call(self.products, "get_products", timeout, wanted)
         except _Refused:
             return ["An item names an unknown product."]
         known = {product["id"] for product in found["items"]}
@@ -259,8 +260,14 @@ class Saga:
 
     def _to_compensate(self, order: dict[str, Any], reason: str) -> dict[str, Any] | None:
         with self.db.get_session() as session:
+            # No charge will be made from here on: the payment token has served.
             if not _move(
-                session, order["id"], order["step"], step=domain.COMPENSATE, cancel_reason=reason
+                session,
+                order["id"],
+                order["step"],
+                step=domain.COMPENSATE,
+                cancel_reason=reason,
+                payment_token=None,
             ):
                 return None
         return {**order, "step": domain.COMPENSATE, "cancel_reason": reason}
@@ -284,9 +291,9 @@ class Saga:
                 delay = domain.retry_delay(row.attempts)
                 row.lease_until = datetime.now(UTC) + timedelta(seconds=delay)
 
-    def _call(self, method: Any, timeout: float, *args: Any, **kwargs: Any) -> Any:
+    def _call(self, proxy: Any, method: str, timeout: float, *args: Any, **kwargs: Any) -> Any:
         try:
-            return within(timeout, method, *args, **kwargs)
+            return call_within(proxy, method, timeout, *args, **kwargs)
         except Exception as exc:  # a timeout, a broker error, or the other side's answer
             raise _Refused(exc) from exc
 

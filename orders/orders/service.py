@@ -7,7 +7,6 @@ from typing import Any
 
 from eventlet.greenpool import GreenPool
 from nameko.dependency_providers import Config
-from nameko.rpc import RpcProxy
 from nameko_sqlalchemy import Database
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -22,7 +21,7 @@ from chassis.logs import RequestContext
 from chassis.metrics import Metrics
 from chassis.ops import OpsServer
 from chassis.outbox import Outbox
-from chassis.rpc import rpc
+from chassis.rpc import RpcProxy, rpc
 from chassis.schemas import dump, load
 from chassis.shutdown import GracefulShutdown
 from chassis.timers import timer

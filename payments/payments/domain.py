@@ -24,3 +24,14 @@ class Outcome:
 
 class ProviderError(Exception):
     """The provider could not answer (network, 5xx): the call may be tried again."""
+
+
+# What is done to an order's payment at the provider; each has an idempotency key of its own.
+CHARGE = "charge"
+REFUND = "refund"
+
+
+def provider_key(order_id: str, operation: str) -> str:
+    """The idempotency key of ``operation`` on ``order_id``'s payment at the provider: the same
+    for every retry of that operation, another for each operation."""
+    return f"{order_id}:{operation}"

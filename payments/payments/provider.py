@@ -1,8 +1,9 @@
 """Payment providers, behind one small interface, and the dependency that picks one.
 
 A real provider (Stripe, Adyen...) takes an idempotency key with each call; so does this
-interface, and the service passes the order id, so a charge retried after a crash is the same
-charge at the provider too.
+interface. The service passes one per operation on an order (``<order id>:charge``,
+``<order id>:refund``): a charge retried after a crash is the same charge at the provider, and
+a refund is never mistaken for it.
 """
 
 from __future__ import annotations

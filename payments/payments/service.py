@@ -24,12 +24,15 @@ from chassis.tracing import Tracing
 from payments import schemas
 from payments.domain import (
     APPROVED,
+    CHARGE,
     DECLINED,
     FAILED,
     PROCESSING,
+    REFUND,
     REFUNDED,
     VOIDED,
     ProviderError,
+    provider_key,
 )
 from payments.exceptions import AmountMismatch, PaymentNotFound, ProviderUnavailable
 from payments.models import Base, Payment
@@ -42,7 +45,9 @@ class PaymentsService(health.PingMixin):
     The payment row is the lock: a charge inserts it (or finds it) and holds it ``FOR UPDATE``
     while it talks to the provider, so two concurrent charges for one order make one provider
     call, and a refund waits for a charge in flight. A crash mid-way rolls the row back; the
-    retried call reaches the provider with the same idempotency key (the order id).
+    retried call reaches the provider with the same idempotency key: one per operation on an
+    order (``domain.provider_key``), so that a provider that answers a key it has seen with its
+    first answer (as Stripe does) never answers a refund with the charge's reply.
     """
 
     name = "payments"
@@ -89,7 +94,9 @@ class PaymentsService(health.PingMixin):
             }
             try:
                 outcome = self.provider.charge(
-                    payment.order_id, payment.amount_cents, data["payment_token"]
+                    provider_key(payment.order_id, CHARGE),
+                    payment.amount_cents,
+                    data["payment_token"],
                 )
             except ProviderError as exc:
                 payment.status, payment.reason = FAILED, str(exc)[:200]
@@ -121,7 +128,9 @@ class PaymentsService(health.PingMixin):
             payment = _claim(session, order_id, VOIDED, {"amount_cents": 0})
             if payment.status == APPROVED:
                 try:
-                    self.provider.refund(order_id, payment.provider_ref, payment.amount_cents)
+                    self.provider.refund(
+                        provider_key(order_id, REFUND), payment.provider_ref, payment.amount_cents
+                    )
                 except ProviderError as exc:
                     raise ProviderUnavailable(f"Refund of {order_id} failed: {exc}") from None
                 payment.status = REFUNDED

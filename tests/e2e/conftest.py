@@ -53,6 +53,10 @@ def vhost(machine_lock):
     ).raise_for_status()
     yield name
     requests.delete(f"{API}/vhosts/{name}", auth=auth, timeout=10)
+    # The broker users `make run` made for this vhost (BROKER_USER_PREFIX below).
+    for user in requests.get(f"{API}/users", auth=auth, timeout=10).json():
+        if user["name"].startswith(f"{name}-"):
+            requests.delete(f"{API}/users/{user['name']}", auth=auth, timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -79,6 +83,10 @@ def cluster_env(vhost, tmp_path_factory, otlp_sink):
         "SMTP_PORT": str(free_port()),  # its own mail sink, never the one of `make run`
         "REDIS_URL": redis_url,
         "GATEWAY_PORT": str(free_port()),
+        "GATEWAY_OPS_PORT": str(free_port()),
+        # Each service and the gateway on a broker user of its own, as `make run` makes them,
+        # named after this vhost so that a `make run` on this machine keeps its own.
+        "BROKER_USER_PREFIX": f"{vhost}-",
         "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_sink.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "200",  # ms between exports: tests wait for the spans
         # Two of orders and of products, on the same queues, as a scaled-out deployment runs.
@@ -87,7 +95,7 @@ def cluster_env(vhost, tmp_path_factory, otlp_sink):
         "RUN_DIR": str(tmp_path_factory.mktemp("run")),
         "ADMIN_EMAIL": ADMIN["email"],
         "ADMIN_PASSWORD": ADMIN["password"],
-        "JWT_SECRET": "e2e-secret-e2e-secret-e2e-secret-e2e",
+        # No JWT_SECRET: `make run` makes one for the installation (its RUN_DIR), as for anyone.
         # The suite signs up a few hundred users (schemathesis among them) from one address.
         "RATE_LIMIT_SIGNUPS_PER_IP": "10000 per hour",
     }
@@ -141,6 +149,12 @@ class Api:
 @pytest.fixture(scope="session")
 def api(cluster):
     return Api(cluster)
+
+
+@pytest.fixture(scope="session")
+def ops(cluster, cluster_env):
+    """The gateway's ops port: /health/live, /health/ready, /metrics."""
+    return Api(f"http://127.0.0.1:{cluster_env['GATEWAY_OPS_PORT']}")
 
 
 def login(api: Api, email: str, password: str) -> Api:

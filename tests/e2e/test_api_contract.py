@@ -40,7 +40,7 @@ CHECKS = [
 ]
 
 
-DOCUMENT = build_spec(create_app(Settings()))
+DOCUMENT = build_spec(create_app(Settings(jwt_secret="only-to-build-the-document-0123456789")))
 schema = schemathesis.openapi.from_dict(DOCUMENT)
 
 

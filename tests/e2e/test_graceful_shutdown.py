@@ -25,6 +25,9 @@ def own_gateway(cluster_env, tmp_path):
     env = {
         **cluster_env,
         "GATEWAY_PORT": str(port),
+        "GATEWAY_OPS_PORT": str(free_port()),
+        # The cluster's own secret (made by `make run`): its tokens are good here too.
+        "JWT_SECRET": (Path(cluster_env["RUN_DIR"]) / "secrets" / "jwt-secret").read_text(),
         "GATEWAY_WORKERS": "1",
         "GATEWAY_THREADS": "2",
         "GATEWAY_GRACEFUL_TIMEOUT": str(GRACEFUL_TIMEOUT),

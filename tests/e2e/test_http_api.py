@@ -1,10 +1,14 @@
 """Every route of the HTTP API, with its error cases, against the running cluster."""
 
 import json
+import stat
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import jwt
 import pytest
 import requests
 
@@ -13,9 +17,10 @@ def sku() -> str:
     return f"E2E-{uuid.uuid4().hex[:10]}"
 
 
-def test_health_ready_and_metrics(api):
+def test_health_ready_and_metrics_on_the_ops_port_only(api, ops):
     assert api.get("/health").json() == {"status": "ok"}
-    ready = api.get("/ready")
+    assert ops.get("/health/live").json() == {"status": "ok"}
+    ready = ops.get("/health/ready")
     assert ready.status_code == 200
     assert set(ready.json()["checks"]) == {
         "rabbitmq",
@@ -26,10 +31,13 @@ def test_health_ready_and_metrics(api):
         "notifications",
     }
     api.get("/api/v1/products")
-    metrics = api.get("/metrics").text
+    metrics = ops.get("/metrics").text
     assert 'gateway_http_requests_total{method="GET",route="/api/v1/products",status="200"}' in (
         metrics
     )
+    # Not on the public port, which the Ingress forwards: nobody outside reads them.
+    for path in ("/ready", "/metrics", "/health/ready"):
+        assert api.get(path).status_code == 404, path
 
 
 def test_sign_up_log_in_and_read_my_profile(api):
@@ -173,3 +181,48 @@ def test_a_chunked_body_over_the_limit_is_413(api):
     )
     assert response.status_code == 413, response.text
     assert response.json()["error"] == "request_entity_too_large"
+
+
+PUBLISHED_SECRETS = (
+    "local-development-secret-change-me-in-production",
+    "dev-only-jwt-secret-replace-me-0123456789abcdef",
+)
+
+
+@pytest.mark.parametrize("secret", PUBLISHED_SECRETS)
+def test_a_token_signed_with_a_secret_written_in_the_repository_is_refused(api, secret):
+    now = int(time.time())
+    claims = {"sub": "42", "role": "admin", "iat": now, "exp": now + 600}
+    forged = jwt.encode({**claims, "iss": "shop", "aud": "shop-api"}, secret, algorithm="HS256")
+    response = api.get(
+        "/api/v1/admin/sales",
+        params={"from": "2026-01-01", "to": "2026-01-31"},
+        headers={"Authorization": f"Bearer {forged}"},
+    )
+    assert response.status_code == 401, response.text
+
+
+def test_the_secret_is_made_once_for_the_installation_and_kept_private(admin, cluster_env):
+    secrets = Path(cluster_env["RUN_DIR"]) / "secrets"
+    path = secrets / "jwt-secret"
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(path.read_text().strip()) >= 32
+    # Every gunicorn worker shares it: a token made by one is taken by all of them.
+    answers = {admin.get("/api/v1/users/me").status_code for _ in range(16)}
+    assert answers == {200}
+
+
+def test_each_service_and_the_gateway_use_a_broker_user_of_their_own(api, cluster_env):
+    vhost = cluster_env["AMQP_URI"].rsplit("/", 1)[1]
+    connections = requests.get(
+        f"http://127.0.0.1:15672/api/vhosts/{vhost}/connections",
+        auth=("guest", "guest"),
+        timeout=10,
+    ).json()
+    users = {connection["user"] for connection in connections}
+    expected = {
+        f"{vhost}-{name}"
+        for name in ("users", "products", "orders", "payments", "notifications", "gateway")
+    }
+    assert expected <= users

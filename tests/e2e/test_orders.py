@@ -15,6 +15,7 @@ import psycopg2
 import pytest
 import requests
 
+from tests.conftest import wait_for_charge_in_flight
 from tests.e2e.conftest import Api, login
 
 SETTLE_TIMEOUT = 90
@@ -185,7 +186,8 @@ def pid_of(cluster_env, name: str) -> int:
 
 def wait_for_restart(cluster_env, name: str, old_pid: int, api: Api) -> None:
     ends = time.monotonic() + 60
-    while pid_of(cluster_env, name) == old_pid or api.get("/ready").status_code != 200:
+    ops = Api(f"http://127.0.0.1:{cluster_env['GATEWAY_OPS_PORT']}")
+    while pid_of(cluster_env, name) == old_pid or ops.get("/health/ready").status_code != 200:
         assert time.monotonic() < ends, f"{name} was not restarted"
         time.sleep(0.25)
 
@@ -214,6 +216,46 @@ def test_killing_the_orders_service_mid_saga_loses_nothing(api, admin, cluster_e
     units = sum(line["quantity"] for order in confirmed for line in order["items"])
     assert stock_of(api, item["id"]) + units == 30
     assert approved_charges(cluster_env, [order["id"] for order in final]) == len(confirmed)
+
+
+def test_an_order_sent_without_a_key_is_placed_once_when_orders_dies_mid_call(
+    api, admin, cluster_env
+):
+    # nameko acknowledges a request only once it has answered: orders killed mid-call gets the
+    # same request again when it restarts. The key the gateway gave it finds the first order.
+    item = new_product(admin, stock=5)
+    customer = new_customer(api)
+    body = {"items": [{"product_id": item["id"], "quantity": 1}], "payment_token": "tok_slow"}
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        answer = pool.submit(customer.post, "/api/v1/orders", json=body, timeout=30)
+        wait_for_charge_in_flight(cluster_env["PAYMENTS_DATABASE_URL"])
+        victims = {name: pid_of(cluster_env, name) for name in ("orders", "orders-2")}
+        for pid in victims.values():
+            os.kill(pid, signal.SIGKILL)
+        response = answer.result()
+    # An answer (the order, as the redelivered request found it) or a timeout: either way, the
+    # client learns nothing wrong.
+    assert response.status_code in (201, 202, 504), response.text
+    for name, pid in victims.items():
+        wait_for_restart(cluster_env, name, pid, api)
+    ends = time.monotonic() + SETTLE_TIMEOUT
+    while True:
+        page = customer.get("/api/v1/orders").json()
+        if page["total"] and all(o["status"] != "pending" for o in page["items"]):
+            break
+        assert time.monotonic() < ends, page
+        time.sleep(0.5)
+    (order,) = page["items"]  # one order for the one request
+    assert order["status"] == "confirmed"
+    user_id = customer.get("/api/v1/users/me").json()["id"]
+    (charges,) = query(
+        cluster_env,
+        "payments",
+        "SELECT count(*) FROM payments WHERE user_id = %s AND status = 'approved'",
+        user_id,
+    )[0]
+    assert charges == 1
+    assert stock_of(api, item["id"]) == 4
 
 
 def rabbitmqctl(*args: str) -> None:

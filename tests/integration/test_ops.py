@@ -160,9 +160,10 @@ def test_the_gateway_is_not_ready_while_a_service_is_not(payments_without_databa
         services=("payments",),
         ops_urls={"payments": base},
         ready_timeout=5,
+        jwt_secret="ops-test-secret-that-is-long-enough-for-hs256",
     )
     client = create_app(settings).test_client()
-    response = client.get("/ready")
+    response = client.get("/health/ready", base_url=f"http://localhost:{settings.ops_port}")
     assert response.status_code == 503
     assert response.json["failed"] == ["payments"]
     # it answers pings through the broker, but says it cannot reach its database

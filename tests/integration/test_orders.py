@@ -359,6 +359,34 @@ def test_concurrent_cancels_answer_the_cancelled_order_or_409_never_a_mix(runner
     assert stock_of(runner, item["id"]) == 40
 
 
+def payment_token_of(engine, order_id):
+    with engine.connect() as conn:
+        return conn.execute(select(Order.payment_token).where(Order.id == order_id)).scalar_one()
+
+
+def test_the_payment_token_is_kept_only_while_a_charge_may_come(runner_factory, config, engines):
+    orders_only = runner_factory({**config, "SAGA_SYNC_BUDGET": 0.3}, OrdersService)
+    orders_only.start()  # neither products nor payments answers: the order waits
+    pending = place(orders_only, [{"product_id": 1, "quantity": 1}], token="tok_visa_waiting")
+    assert pending["status"] == "pending"
+    assert payment_token_of(engines["orders"], pending["id"]) == "tok_visa_waiting"
+    orders_only.stop()
+
+    runner = runner_factory(config, OrdersService, ProductsService, PaymentsService)
+    runner.start()
+    item = product(runner, stock=5)
+    confirmed = place(runner, [{"product_id": item["id"], "quantity": 1}])
+    declined = place(runner, [{"product_id": item["id"], "quantity": 1}], token="tok_decline")
+    out_of_stock = place(runner, [{"product_id": item["id"], "quantity": 9}])
+    for order, status in (
+        (confirmed, "confirmed"),
+        (declined, "cancelled"),
+        (out_of_stock, "cancelled"),
+    ):
+        assert order["status"] == status
+        assert payment_token_of(engines["orders"], order["id"]) is None
+
+
 def test_sales_are_projected_from_events_and_rebuilt_from_orders(runner, engines, config):
     item = product(runner, stock=10, price_cents=300)
     user = user_id()

@@ -2,23 +2,24 @@
 
 import collections
 import json
+import time
 import uuid
 
 import eventlet
 import pytest
 from kombu import Connection
-from nameko.rpc import rpc
 from nameko.standalone.events import event_dispatcher
 from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 from nameko_sqlalchemy import Database
 from prometheus_client import REGISTRY
-from sqlalchemy import Column, Integer, String, Table, create_engine, func, insert, select
+from sqlalchemy import Column, Integer, String, Table, create_engine, func, insert, select, text
 from sqlalchemy.orm import DeclarativeBase
 
 from chassis.contracts.events import USER_REGISTERED, make_event, parse_event
 from chassis.inbox import Inbox, event_handler, processed_events_table
 from chassis.migrate import ensure_database
 from chassis.outbox import Outbox, outbox_table
+from chassis.rpc import rpc
 
 URL = "postgresql+psycopg2://shop:shop@127.0.0.1:5432/chassis_test"
 
@@ -192,9 +193,11 @@ def test_a_failing_handler_is_retried_until_it_succeeds(runner, engine, config):
     assert effects_of(engine, event["event_id"]) == 1
 
 
-def dead_letters(config, timeout=10):
-    """Drain the consumer's dead-letter queue: [(body, headers)]."""
-    queue = "evt-producer-user_registered--consumer.handle_user_registered.dead"
+EVENT_QUEUE = "evt-producer-user_registered--consumer.handle_user_registered"
+
+
+def dead_letters(config, queue=f"{EVENT_QUEUE}.dead", timeout=10):
+    """Drain a dead-letter queue (the consumer's, by default): [(body, headers)]."""
     found = []
     with Connection(config["AMQP_URI"]) as conn:
         channel = conn.channel()
@@ -203,7 +206,7 @@ def dead_letters(config, timeout=10):
             while not found:
                 message = channel.basic_get(queue, no_ack=True)
                 while message is not None:
-                    found.append((message.body, message.headers))
+                    found.append((message.body, message.headers, message.content_type))
                     message = channel.basic_get(queue, no_ack=True)
                 eventlet.sleep(0.05)
         finally:
@@ -234,7 +237,7 @@ def test_an_event_that_cannot_be_handled_is_parked_with_its_error(
     parked_before = REGISTRY.get_sample_value("shop_events_dead_lettered_total", labels) or 0
     event = body()
     event_dispatcher(config)("producer", USER_REGISTERED, event)
-    ((raw, headers),) = dead_letters(config)
+    ((raw, headers, _),) = dead_letters(config)
     parked = REGISTRY.get_sample_value("shop_events_dead_lettered_total", labels)
     assert parked == parked_before + 1
     assert json.loads(raw) == event
@@ -242,3 +245,93 @@ def test_an_event_that_cannot_be_handled_is_parked_with_its_error(
     assert headers["x-error"].startswith(error)
     assert headers["x-original-queue"].endswith("consumer.handle_user_registered")
     assert effects_of(engine, event["event_id"]) == 0
+
+
+def publish_raw(config, exchange, routing_key, body, content_type):
+    """What any broker client can send: bytes that may not decode at all."""
+    with Connection(config["AMQP_URI"]) as conn:
+        producer = conn.Producer()
+        producer.publish(
+            body,
+            exchange=exchange,
+            routing_key=routing_key,
+            content_type=content_type,
+            content_encoding="binary",
+            headers={"sent-by": "a stranger"},
+        )
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [(b"{not json", "application/json"), (b"\x00\xff plain bytes", "application/x-unknown")],
+    ids=["not-json", "a-content-type-not-accepted"],
+)
+def test_an_event_that_cannot_be_decoded_is_parked_as_it_came(
+    runner, engine, config, body, content_type
+):
+    labels = {"service": "consumer", "event_type": USER_REGISTERED}
+    parked_before = REGISTRY.get_sample_value("shop_events_dead_lettered_total", labels) or 0
+    publish_raw(config, "producer.events", USER_REGISTERED, body, content_type)
+    ((raw, headers, parked_type),) = dead_letters(config)
+    assert (raw, parked_type) == (body, content_type)
+    assert headers["x-error"].startswith("undecodable:")
+    assert headers["x-original-queue"] == EVENT_QUEUE
+    assert headers["x-event-type"] == USER_REGISTERED
+    assert headers["sent-by"] == "a stranger"
+    parked = REGISTRY.get_sample_value("shop_events_dead_lettered_total", labels)
+    assert parked == parked_before + 1
+    # The consumer goes on with the next event.
+    event = make_event(USER_REGISTERED, **announce(f"after-{uuid.uuid4().hex}"))
+    with handled(runner, lambda handled: handled["event_id"] == event["event_id"]):
+        event_dispatcher(config)("producer", USER_REGISTERED, event)
+
+
+def test_an_rpc_request_that_cannot_be_decoded_is_parked(runner, config):
+    labels = {"service": "producer", "event_type": "rpc"}
+    parked_before = REGISTRY.get_sample_value("shop_events_dead_lettered_total", labels) or 0
+    publish_raw(config, "nameko-rpc", "producer.write", b"\x80garbage", "application/json")
+    ((raw, headers, _),) = dead_letters(config, "rpc-producer.dead")
+    assert raw == b"\x80garbage"
+    assert headers["x-original-queue"] == "rpc-producer"
+    assert "x-event-type" not in headers
+    assert REGISTRY.get_sample_value("shop_events_dead_lettered_total", labels) == parked_before + 1
+    with entrypoint_hook(runner.service_map["producer"], "write") as write:
+        assert write(f"after-{uuid.uuid4().hex}")["event_id"]
+
+
+def test_events_processed_longer_ago_than_the_retention_are_forgotten(
+    runner_factory, config, engine
+):
+    old, recent = uuid.uuid4().hex, uuid.uuid4().hex
+    with engine.begin() as conn:
+        conn.execute(
+            insert(processed),
+            [
+                {"consumer": "consumer.handle_user_registered", "event_id": old},
+                {"consumer": "consumer.handle_user_registered", "event_id": recent},
+            ],
+        )
+        conn.execute(
+            processed.update()
+            .where(processed.c.event_id == old)
+            .values(processed_at=func.now() - text("interval '31 days'"))
+        )
+        conn.execute(
+            processed.update()
+            .where(processed.c.event_id == recent)
+            .values(processed_at=func.now() - text("interval '29 days'"))
+        )
+    runner = runner_factory(
+        {**config, "INBOX_PURGE_INTERVAL": 0.1, "INBOX_RETENTION_DAYS": 30}, Consumer
+    )
+    runner.start()
+
+    def kept(event_id):
+        with engine.connect() as conn:
+            return conn.scalar(select(func.count()).where(processed.c.event_id == event_id))
+
+    deadline = time.monotonic() + 10
+    while kept(old):
+        assert time.monotonic() < deadline, "an event processed 31 days ago is still there"
+        eventlet.sleep(0.05)
+    assert kept(recent) == 1

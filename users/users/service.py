@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from chassis import health
 from chassis.contracts.events import USER_REGISTERED
+from chassis.contracts.users import ADMIN, CUSTOMER
 from chassis.database import is_unique_violation
 from chassis.logs import RequestContext
 from chassis.metrics import Metrics
@@ -38,9 +39,27 @@ class UsersService(health.PingMixin):
     outbox = Outbox(Base)
 
     @rpc
-    def register_user(
-        self, email: str, password: str, name: str, role: str = "customer"
-    ) -> dict[str, Any]:
+    def register_user(self, email: str, password: str, name: str) -> dict[str, Any]:
+        """Sign up a customer: what the gateway, on behalf of anyone, may ask."""
+        return self._register(email, password, name, CUSTOMER)
+
+    @rpc
+    def register_admin(self, email: str, password: str, name: str) -> dict[str, Any]:
+        """Make an admin. A method of its own, so that the broker's permissions can keep it to
+        the operator: the gateway's broker user may call ``register_user`` only."""
+        return self._register(email, password, name, ADMIN)
+
+    @rpc
+    def authenticate(self, email: str, password: str) -> dict[str, Any]:
+        data = load(schemas.Credentials, {"email": email, "password": password})
+        with self.db.get_session() as session:
+            user = session.scalar(select(User).where(User.email == normalize_email(data["email"])))
+            password_hash = user.password_hash if user else None
+            if not passwords.verify(password_hash, data["password"]):
+                raise InvalidCredentials("Wrong email or password")
+            return dump(schemas.User, user)
+
+    def _register(self, email: str, password: str, name: str, role: str) -> dict[str, Any]:
         data = load(
             schemas.RegisterUser,
             {"email": email, "password": password, "name": name, "role": role},
@@ -73,16 +92,6 @@ class UsersService(health.PingMixin):
                 ) from None
             raise
         return result
-
-    @rpc
-    def authenticate(self, email: str, password: str) -> dict[str, Any]:
-        data = load(schemas.Credentials, {"email": email, "password": password})
-        with self.db.get_session() as session:
-            user = session.scalar(select(User).where(User.email == normalize_email(data["email"])))
-            password_hash = user.password_hash if user else None
-            if not passwords.verify(password_hash, data["password"]):
-                raise InvalidCredentials("Wrong email or password")
-            return dump(schemas.User, user)
 
     @rpc
     def get_user(self, user_id: int, requester_id: int | None = None) -> dict[str, Any]:

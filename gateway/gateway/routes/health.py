@@ -1,4 +1,9 @@
-"""Liveness, readiness and metrics: the routes an operator's tools call."""
+"""Liveness, readiness and metrics: the routes an operator's tools call.
+
+``bp`` is served on the public port: ``/health`` alone, which a load balancer may probe.
+``ops_bp`` is served on the ops port only (``gateway.ops``), off the public Ingress, like each
+service's: ``/health/live``, ``/health/ready`` (the whole shop's readiness) and ``/metrics``.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +19,11 @@ from gateway.context import settings
 from gateway.metrics import exposition
 
 bp = Blueprint("health", __name__)
+ops_bp = Blueprint("ops", __name__)
 
 
 @bp.get("/health")
+@ops_bp.get("/health/live")
 def health():
     return {"status": "ok"}
 
@@ -60,7 +67,7 @@ def _check_service(service: str) -> str | None:
     return _ping(service) or _service_ready(service)
 
 
-@bp.get("/ready")
+@ops_bp.get("/health/ready")
 def ready():
     """200 when the broker and every service answer; 503 naming what failed otherwise.
 
@@ -88,6 +95,6 @@ def ready():
     return body
 
 
-@bp.get("/metrics")
+@ops_bp.get("/metrics")
 def metrics():
     return exposition()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from typing import Any
 
 from flask import Blueprint, g
@@ -19,6 +20,7 @@ _log = logging.getLogger(__name__)
 bp = Blueprint("orders", __name__, url_prefix="/api/v1/orders")
 
 PENDING = "pending"
+GATEWAY_KEY_PREFIX = "gateway:"  # a key the gateway made for a request that came without one
 CANCELLED = "cancelled"
 _ORDER_ID = re.compile(r"[0-9a-f-]{1,64}")
 
@@ -42,9 +44,18 @@ def create_order():
     # corrected request.
     data = schemas.body(schemas.NewOrder())
 
+    # orders keys the order on it: a request redelivered to orders (its process died before
+    # answering) finds the order it placed instead of placing and charging a second one.
+    service_key = key or f"{GATEWAY_KEY_PREFIX}{uuid.uuid4()}"
+
     def place():
         order = rpc().call(
-            "orders", "create_order", g.user["id"], data["items"], data["payment_token"], key
+            "orders",
+            "create_order",
+            g.user["id"],
+            data["items"],
+            data["payment_token"],
+            service_key,
         )
         # Still pending: accepted, and its Location is where to watch it settle.
         return order, 202 if order["status"] == PENDING else 201, _location(order)

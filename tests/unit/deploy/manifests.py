@@ -15,8 +15,11 @@ KUBERNETES = ROOT / "deploy" / "kubernetes"
 OVERLAYS = ("dev", "production")
 SERVICES = ("users", "products", "orders", "payments", "notifications")
 APPS = (*SERVICES, "gateway")
-# Made by the RabbitMQ cluster operator for the RabbitmqCluster `rabbitmq`, not by the overlays.
+# Made by the RabbitMQ cluster operator for the RabbitmqCluster `rabbitmq`, not by the overlays:
+# the broker's administrator.
 OPERATOR_SECRETS = {"rabbitmq-default-user": {"username", "password"}}
+# Made once by hand (deploy/secrets.py), never rendered: the overlays only refer to it.
+SHOP_SECRETS = "shop-secrets"
 ENV_READERS = {"os.environ.get", "os.getenv", "env_int", "env_float", "env_flag", "env_list"}
 
 Object = dict[str, Any]
@@ -52,7 +55,7 @@ def containers(workload: Object) -> Iterator[Object]:
 
 
 def program(container: Object) -> str | None:
-    """Which of the shop's programs a container runs: a service's name or "gateway"."""
+    """Which of the shop's images a container runs: a service's name, "gateway" or "migrate"."""
     image = container["image"]
     if not image.startswith("shop/"):
         return None
@@ -77,7 +80,7 @@ def gateway_reads() -> frozenset[str]:
 
 def python_reads(pattern: str) -> frozenset[str]:
     """Names passed to ``os.environ.get``/``os.getenv``/``env_int``... or ``os.environ[...]``,
-    as a literal or a module constant."""
+    as a literal, a module constant, or an f-string named after a program (``per_program``)."""
     names: set[str] = set()
     for path in ROOT.glob(pattern):
         tree = ast.parse(path.read_text())
@@ -89,6 +92,14 @@ def python_reads(pattern: str) -> frozenset[str]:
             and isinstance(node.value, ast.Constant)
             and isinstance(node.value.value, str)
         }
+        f_strings: dict[str, list[ast.JoinedStr]] = {}  # local names bound to an f-string
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Assign)
+                and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, ast.JoinedStr)
+            ):
+                f_strings.setdefault(node.targets[0].id, []).append(node.value)
         for node in ast.walk(tree):
             argument = None
             if isinstance(node, ast.Call) and node.args and ast.unparse(node.func) in ENV_READERS:
@@ -99,10 +110,34 @@ def python_reads(pattern: str) -> frozenset[str]:
                 names.add(argument.value)
             elif isinstance(argument, ast.Name) and argument.id in constants:
                 names.add(constants[argument.id])
+            elif isinstance(argument, ast.JoinedStr):
+                names |= per_program(argument)
+            elif isinstance(argument, ast.Name):
+                for f_string in f_strings.get(argument.id, []):
+                    names |= per_program(f_string)
     return frozenset(name for name in names if re.fullmatch(r"[A-Z][A-Z0-9_]+", name))
 
 
+def per_program(f_string: ast.JoinedStr) -> set[str]:
+    """The names an f-string with one placeholder gives for each of the shop's programs.
+
+    The one way the code builds a variable's name: after a program, upper-cased
+    (``f"{principal.upper()}_AMQP_PASSWORD"`` in chassis/broker.py, for each of its
+    ``PRINCIPALS``). Anything else gives no name, and a setting it reads looks unread."""
+    parts = f_string.values
+    if sum(isinstance(part, ast.FormattedValue) for part in parts) != 1:
+        return set()
+    template = "".join(
+        "{}" if isinstance(part, ast.FormattedValue) else str(part.value) for part in parts
+    )
+    return {template.format(name.upper()) for name in APPS}
+
+
 def reads(name: str) -> frozenset[str]:
+    """What a program reads: a service, the gateway, or "migrate", the image holding every
+    service's code (their migrations, and chassis.broker's setup of every queue)."""
+    if name == "migrate":
+        return frozenset().union(*(service_reads(service) for service in SERVICES))
     return gateway_reads() if name == "gateway" else service_reads(name)
 
 

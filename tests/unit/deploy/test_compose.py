@@ -1,12 +1,14 @@
 """docker-compose.yaml: a valid Compose file whose images exist in the Dockerfile, whose services
 start in order once what they need is healthy, scale, and are configured only with settings
-their programs read; Prometheus and Grafana find what they are pointed at."""
+their programs read; that refuses to start without each secret and holds none itself; where each
+program logs in to the broker as its own user; Prometheus and Grafana find what they are pointed
+at."""
 
 from __future__ import annotations
 
-import copy
 import json
 import re
+from collections.abc import Mapping
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -15,34 +17,29 @@ import jsonschema
 import pytest
 import yaml
 
-from gateway.config import parse_ops_urls
+from chassis import broker
+from gateway.config import PUBLISHED_SECRETS, parse_ops_urls
 from tests.conftest import ROOT
+from tests.unit.deploy.composefile import (
+    DEFAULTED,
+    REQUIRED,
+    Compose,
+    compose,
+    required_variables,
+    strings,
+)
 from tests.unit.deploy.dockerfile import dockerfile
+from tests.unit.deploy.envfiles import generated
 from tests.unit.deploy.manifests import python_reads, reads
 
 SERVICES = ("users", "products", "orders", "payments", "notifications")
+APPS = (*SERVICES, "gateway")
 SERVERS = {"rabbitmq": {5672, 15672}, "postgres": {5432}, "redis": {6379}}  # what `make run` uses
 ONE_SHOT = {"migrate"}
 # Read by Python itself, not by the shop's configuration.
 RUNTIME_ENV = {"PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONWARNINGS"}
-
-Compose = dict[str, Any]
-
-
-class ComposeLoader(yaml.SafeLoader):
-    """YAML as Compose reads it, ``${NAME}`` left as text. Loading a service config (nameko's
-    parser) teaches SafeLoader itself to expand ``${NAME:default}``, its own syntax."""
-
-    yaml_implicit_resolvers = copy.deepcopy(yaml.resolver.Resolver.yaml_implicit_resolvers)
-
-
-@cache
-def _compose() -> Compose:
-    return yaml.load((ROOT / "docker-compose.yaml").read_text(), Loader=ComposeLoader)
-
-
-def compose() -> Compose:
-    return copy.deepcopy(_compose())
+# Names of settings that hold a secret.
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASS$|TOKEN|AUTH")
 
 
 @cache
@@ -52,10 +49,29 @@ def compose_schema() -> dict[str, Any]:
     return json.loads(vendored.read_text())
 
 
-def interpolate(value: str) -> str:
-    """A value as Compose makes it with nothing set in the environment: ``${NAME:-default}``
-    gives the default, ``$$`` a ``$``."""
-    value = re.sub(r"\$\{\w+:?-([^}]*)\}", r"\1", value)
+@cache
+def secrets() -> dict[str, str]:
+    """A .env as `make secrets` writes it (deploy/secrets.py)."""
+    return generated("compose")
+
+
+class Refused(Exception):
+    """Compose stops: a variable it requires (``${NAME:?...}``) is unset or empty."""
+
+
+def interpolate(value: str, env: Mapping[str, str] | None = None) -> str:
+    """A value as Compose makes it with ``env`` set and nothing else (by default, the .env
+    `make secrets` writes): ``${NAME:?message}`` gives its value, which it must have,
+    ``${NAME:-default}`` its value or the default, ``$$`` a ``$``."""
+    env = secrets() if env is None else env
+
+    def required(match: re.Match[str]) -> str:
+        if not env.get(match[1]):
+            raise Refused(match[1])
+        return env[match[1]]
+
+    value = REQUIRED.sub(required, value)
+    value = DEFAULTED.sub(lambda match: env.get(match[1]) or match[2], value)
     assert not re.search(r"\$\{?\w", value.replace("$$", "")), f"{value}: no default"
     return value.replace("$$", "$")
 
@@ -72,8 +88,6 @@ def built(doc: Compose) -> dict[str, str]:
 
 
 def program_reads(target: str) -> frozenset[str]:
-    if target == "migrate":
-        return frozenset().union(*(reads(name) for name in SERVICES))
     if target == "smtp-sink":
         return python_reads("deploy/local/smtp_sink.py")
     return reads(target)
@@ -163,7 +177,8 @@ def test_each_service_waits_for_its_database_broker_and_peers():
     assert "redis" in services["products"]["depends_on"]
     assert "smtp-sink" in services["notifications"]["depends_on"]
     assert {*SERVICES, "rabbitmq", "redis"} <= set(services["gateway"]["depends_on"])
-    assert set(services["migrate"]["depends_on"]) == {"postgres"}
+    # it makes the databases, then the broker's queues and users
+    assert set(services["migrate"]["depends_on"]) == {"postgres", "rabbitmq"}
 
 
 def test_settings_are_only_ones_the_programs_read():
@@ -188,10 +203,12 @@ def test_each_service_uses_its_own_database():
 
 def test_services_reach_the_servers_by_their_compose_names():
     services = compose()["services"]
-    for name in (*SERVICES, "gateway"):
+    for name in (*APPS, "migrate"):
         assert "@rabbitmq:5672/" in environment(services[name])["AMQP_URI"], name
     for name in ("products", "gateway"):
-        assert environment(services[name])["REDIS_URL"].startswith("redis://redis:6379/")
+        assert re.fullmatch(
+            r"redis://:[^@]+@redis:6379/\d+", environment(services[name])["REDIS_URL"]
+        )
     mail = environment(services["notifications"])
     assert (mail["SMTP_HOST"], mail["SMTP_PORT"]) == ("smtp-sink", "1025")
 
@@ -212,10 +229,24 @@ def test_service_probes_use_the_ops_port_they_are_given():
         assert services[name]["healthcheck"]["test"][-1] == (
             f"http://127.0.0.1:{env['OPS_PORT']}/health/ready"
         )
-    gateway_port = dockerfile().env("gateway")["GATEWAY_PORT"]
-    assert (
-        services["gateway"]["healthcheck"]["test"][-1] == f"http://127.0.0.1:{gateway_port}/ready"
+    # the whole shop's readiness, on the gateway's ops port
+    assert services["gateway"]["healthcheck"]["test"][-1] == (
+        f"http://127.0.0.1:{gateway_ops_port()}/health/ready"
     )
+
+
+def gateway_ops_port() -> str:
+    gateway = environment(compose()["services"]["gateway"])
+    return gateway.get("GATEWAY_OPS_PORT") or dockerfile().env("gateway")["GATEWAY_OPS_PORT"]
+
+
+def test_the_gateway_publishes_its_api_and_not_its_ops_port():
+    gateway = compose()["services"]["gateway"]
+    env = {**dockerfile().env("gateway"), **environment(gateway)}
+    published = {interpolate(port).split(":")[-1] for port in gateway["ports"]}
+    assert published == {env["GATEWAY_PORT"]}
+    assert env["GATEWAY_OPS_PORT"] != env["GATEWAY_PORT"]
+    assert env["GATEWAY_OPS_HOST"] == "0.0.0.0"  # reached by Prometheus on the compose network
 
 
 def test_the_gateway_asks_each_service_at_its_ops_port():
@@ -262,13 +293,109 @@ def test_the_shop_runs_on_a_read_only_root_filesystem(name):
     assert "/tmp" in service["tmpfs"]
 
 
-def test_no_secret_is_written_in_the_file():
-    for name, service in compose()["services"].items():
+def literal_secrets(doc: Compose) -> list[tuple[Any, ...]]:
+    """Where the file itself holds a secret rather than a required ``${NAME:?...}``: a setting
+    named for one, a URL's password, Redis' ``--requirepass``."""
+    found = []
+    for name, service in doc["services"].items():
         for key, value in (service.get("environment") or {}).items():
-            if re.search(r"SECRET|PASSWORD|PASS$|TOKEN", key):
-                # from the environment, with at most an obvious development default
-                assert value is None or str(value).startswith("${"), (name, key)
-    assert compose()["services"]["gateway"]["environment"]["JWT_SECRET"] is None
+            if SECRET_NAME.search(key) and not REQUIRED.fullmatch(str(value or "")):
+                found.append((name, key, value))
+        command = service.get("command") or []
+        for flag, value in zip(command, command[1:], strict=False):
+            if flag == "--requirepass" and not REQUIRED.fullmatch(value):
+                found.append((name, flag, value))
+    for path, value in strings(doc):
+        for password in re.findall(r"://[^:/@\s]*:([^@\s]*)@", value):
+            if not REQUIRED.fullmatch(password):
+                found.append((*path, password))
+    return found
+
+
+def test_no_secret_is_written_in_the_file():
+    assert literal_secrets(compose()) == []
+    text = (ROOT / "docker-compose.yaml").read_text()
+    for known in (*PUBLISHED_SECRETS, "guest"):
+        assert known not in text
+
+
+def test_a_written_secret_is_caught():
+    doc = compose()
+    doc["services"]["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"] = "admin"
+    doc["services"]["gateway"]["environment"]["AMQP_URI"] = "amqp://guest:guest@rabbitmq:5672/"
+    doc["services"]["redis"]["command"][-1] = "${REDIS_PASSWORD:-redis}"
+    assert set(literal_secrets(doc)) == {
+        ("redis", "--requirepass", "${REDIS_PASSWORD:-redis}"),
+        ("grafana", "GF_SECURITY_ADMIN_PASSWORD", "admin"),
+        ("services", "gateway", "environment", "AMQP_URI", "guest"),
+    }
+
+
+def test_every_secret_is_required_and_has_no_default():
+    required = required_variables()
+    # exactly what `make secrets` writes (deploy/secrets.py compose)
+    assert required == set(secrets())
+    text = "\n".join(value for _, value in strings(compose()))  # comments left out
+    for name, form in re.findall(r"\$\{(\w+)([^}]*)\}", text):
+        if name in required or SECRET_NAME.search(name):
+            assert form.startswith(":?"), f"${{{name}{form}}}: a secret has no default"
+
+
+@pytest.mark.parametrize("missing", sorted(generated("compose")))
+def test_compose_refuses_to_start_without_each_secret(missing):
+    for unset in ({}, {missing: ""}):
+        env = {**{k: v for k, v in secrets().items() if k != missing}, **unset}
+        with pytest.raises(Refused, match=f"^{missing}$"):
+            for _, value in strings(compose()):
+                interpolate(value, env)
+
+
+def test_each_program_logs_in_to_the_broker_as_its_own_user():
+    services = compose()["services"]
+    assert set(broker.PRINCIPALS) == set(APPS)
+    for name in APPS:
+        password = secrets()[f"{name.upper()}_AMQP_PASSWORD"]
+        assert environment(services[name])["AMQP_URI"] == (
+            f"amqp://{broker.username(name)}:{password}@rabbitmq:5672/"
+        )
+
+
+def test_migrate_logs_in_as_the_operator_and_makes_each_broker_user():
+    services = compose()["services"]
+    migrate = environment(services["migrate"])
+    rabbitmq = environment(services["rabbitmq"])
+    operator = f"{rabbitmq['RABBITMQ_DEFAULT_USER']}:{rabbitmq['RABBITMQ_DEFAULT_PASS']}"
+    assert migrate["AMQP_URI"] == f"amqp://{operator}@rabbitmq:5672/"
+    assert rabbitmq["RABBITMQ_DEFAULT_USER"] not in map(broker.username, broker.PRINCIPALS)
+    # the passwords the services log in with, one for each user it makes
+    given = {key: value for key, value in migrate.items() if key.endswith("_AMQP_PASSWORD")}
+    assert given == {
+        f"{name.upper()}_AMQP_PASSWORD": secrets()[f"{name.upper()}_AMQP_PASSWORD"]
+        for name in broker.PRINCIPALS
+    }
+    # the image's command runs both steps (test_images.py)
+    assert "command" not in services["migrate"]
+
+
+def test_only_the_broker_and_migrate_hold_the_operators_password():
+    password = secrets()["RABBITMQ_PASSWORD"]
+    holders = {
+        name
+        for name, service in compose()["services"].items()
+        if any(password in interpolate(value) for _, value in strings(service))
+    }
+    assert holders == {"rabbitmq", "migrate"}
+
+
+def test_redis_asks_for_its_password_and_its_clients_give_it():
+    services = compose()["services"]
+    password = secrets()["REDIS_PASSWORD"]
+    command = [interpolate(word) for word in services["redis"]["command"]]
+    assert command[command.index("--requirepass") + 1] == password
+    assert environment(services["redis"])["REDISCLI_AUTH"] == password  # the health check's
+    assert "grep -q PONG" in services["redis"]["healthcheck"]["test"][-1]
+    for name in ("products", "gateway"):
+        assert environment(services[name])["REDIS_URL"] == f"redis://:{password}@redis:6379/0"
 
 
 def mounts(service: Compose) -> dict[str, str]:
@@ -293,7 +420,7 @@ def test_prometheus_scrapes_every_service_and_the_gateway_by_name():
         for name in sd["names"]
     }
     expected = {f"{name}:{environment(services[name])['OPS_PORT']}" for name in SERVICES}
-    expected.add(f"gateway:{dockerfile().env('gateway')['GATEWAY_PORT']}")
+    expected.add(f"gateway:{gateway_ops_port()}")  # its /metrics is not on the API's port
     assert targets == expected
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from chassis import broker, migrate, topology
 from tests.conftest import ROOT
 from tests.unit.deploy.dockerfile import (
     DOCKERIGNORE,
@@ -22,6 +23,7 @@ from tests.unit.deploy.dockerfile import (
 from tests.unit.deploy.manifests import reads
 
 SERVICES = ("users", "products", "orders", "payments", "notifications")
+APPS = (*SERVICES, "gateway")
 TARGETS = (*SERVICES, "gateway", "migrate", "smtp-sink")
 LONG_RUNNING = (*SERVICES, "gateway", "smtp-sink")
 HEALTHCHECK_SCRIPT = "/usr/local/lib/shop/healthcheck.py"
@@ -42,7 +44,10 @@ def local_run():
 @pytest.fixture
 def started_locally(tmp_path, monkeypatch):
     """The command line `make run` starts each program with: {name: argv}."""
-    cluster = local_run().Cluster(tmp_path)
+    module = local_run()
+    cluster = module.Cluster(tmp_path)
+    # as broker_users() leaves them, without a broker
+    cluster.user_uris = {name: f"amqp://shop-{name}:x@127.0.0.1:5672/" for name in APPS}
     argv: dict[str, list[str]] = {}
     monkeypatch.setattr(cluster, "spawn", lambda name, command, **env: argv.update({name: command}))
     for name in SERVICES:
@@ -102,7 +107,7 @@ def test_the_smtp_sink_runs_the_local_sink_script():
     ("target", "address"),
     [
         *((s, "http://127.0.0.1:${OPS_PORT}/health/live") for s in SERVICES),
-        ("gateway", "http://127.0.0.1:${GATEWAY_PORT}/health"),
+        ("gateway", "http://127.0.0.1:${GATEWAY_OPS_PORT}/health/live"),
         ("smtp-sink", "tcp://127.0.0.1:1025"),
     ],
 )
@@ -122,11 +127,51 @@ def test_long_running_images_probe_their_liveness_without_curl(target, address):
     assert (["deploy/docker/healthcheck.py"], HEALTHCHECK_SCRIPT) in sources
 
 
-def test_the_one_shot_migrate_image_has_no_health_check_and_migrates_every_service():
+def run_python_command(argv: list[str], monkeypatch) -> list[tuple[str, list[str]]]:
+    """Run an image's ``python -m chassis.migrate ARGS...`` here, with the migrations and
+    chassis.broker's ``main`` replaced: the steps it takes, in order."""
+    assert argv[:3] == ["python", "-m", "chassis.migrate"], argv
+    calls: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr(
+        migrate,
+        "upgrade",
+        lambda service, config=None: (
+            calls.append(("migrate", [service])) or "postgresql://x@host/db"
+        ),
+    )
+    monkeypatch.setattr(broker, "main", lambda args=None: calls.append(("broker", args)))
+    migrate.main(argv[3:])
+    return calls
+
+
+def test_the_one_shot_migrate_image_has_no_health_check_and_migrates_every_service(monkeypatch):
     image = dockerfile()
     assert image.effective("migrate", "HEALTHCHECK").args == "NONE"
     argv = image.effective("migrate", "CMD").exec_form()
-    assert argv == ["python", "-m", "chassis.migrate", *SERVICES]
+    # every database first, then the broker's queues and users (`python -m chassis.broker setup`)
+    assert run_python_command(argv, monkeypatch) == [
+        *(("migrate", [service]) for service in SERVICES),
+        ("broker", ["setup"]),
+    ]
+
+
+def test_the_migrate_image_holds_every_service_the_broker_setup_declares():
+    image = dockerfile()
+    copied = {
+        source.rstrip("/")
+        for stage in image.chain("migrate")
+        for origin, sources, _ in image.copies(stage.name)
+        if origin is None
+        for source in sources
+    }
+    assert {"chassis", *topology.SERVICES} <= copied
+    installs = " ".join(i.args for s in image.chain("build-migrate") for i in s.all("RUN"))
+    assert all(f"-e ./{service}" in installs for service in topology.SERVICES)
+
+
+def test_a_migrate_command_that_skips_the_broker_is_caught(monkeypatch):
+    argv = ["python", "-m", "chassis.migrate", *SERVICES]
+    assert ("broker", ["setup"]) not in run_python_command(argv, monkeypatch)
 
 
 def test_services_listen_for_probes_on_every_interface_of_the_container():
@@ -135,8 +180,11 @@ def test_services_listen_for_probes_on_every_interface_of_the_container():
         assert env["OPS_HOST"] == "0.0.0.0"
         assert env["OPS_PORT"] in dockerfile().effective(name, "EXPOSE").args.split()
     gateway = dockerfile().env("gateway")
-    assert gateway["GATEWAY_HOST"] == "0.0.0.0"
-    assert gateway["GATEWAY_PORT"] in dockerfile().effective("gateway", "EXPOSE").args.split()
+    exposed = dockerfile().effective("gateway", "EXPOSE").args.split()
+    for host, port in (("GATEWAY_HOST", "GATEWAY_PORT"), ("GATEWAY_OPS_HOST", "GATEWAY_OPS_PORT")):
+        assert gateway[host] == "0.0.0.0"
+        assert gateway[port] in exposed
+    assert gateway["GATEWAY_PORT"] != gateway["GATEWAY_OPS_PORT"]
 
 
 def test_nothing_is_written_outside_tmp_at_run_time():
@@ -204,6 +252,9 @@ def test_the_build_context_leaves_out_local_state_and_tests():
         ".venv/bin/python",
         ".run/logs/users.log",
         ".env",
+        ".env.new",  # `make secrets` writes it, then moves it over .env
+        "secrets.env",
+        "deploy/kubernetes/overlays/production/secrets.env",
         "bench/results/run.json",
         "tests/conftest.py",
         "users/users/__pycache__/service.cpython-311.pyc",

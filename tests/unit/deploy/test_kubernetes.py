@@ -1,20 +1,29 @@
 """The Kubernetes overlays render, validate against Kubernetes' own schemas, and keep the rules
 of running the shop there: probes, resources, an unprivileged read-only container, time to
-stop, replicas, budgets, one way in, and only settings the programs read."""
+stop, replicas, budgets, one way in, only settings the programs read, no secret of their own,
+and a broker user of its own for each program."""
 
+import copy
 import re
+from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
 
+from chassis import broker
+from gateway.config import PUBLISHED_SECRETS
 from tests.conftest import ROOT
+from tests.unit.deploy.dockerfile import dockerfile
+from tests.unit.deploy.envfiles import generated
 from tests.unit.deploy.manifests import (
     APPS,
     KUBERNETES,
     OPERATOR_SECRETS,
     OVERLAYS,
     SERVICES,
+    SHOP_SECRETS,
+    config_map_keys,
     containers,
     environment,
     named,
@@ -85,32 +94,47 @@ def test_each_app_and_its_migration_runs_its_own_image(overlay):
     for name, deployment in deployments.items():
         assert [c["image"] for c in containers(deployment)] == [f"shop/{name}:{tag}"]
     jobs = {job["metadata"]["name"]: job for job in objects(overlay, "Job")}
-    assert set(jobs) == {f"migrate-{name}" for name in SERVICES}
+    assert set(jobs) == {f"migrate-{name}" for name in SERVICES} | {"broker-setup"}
     for name in SERVICES:
         (migrate,) = containers(jobs[f"migrate-{name}"])
         assert migrate["image"] == f"shop/{name}:{tag}"
         assert migrate["command"] == ["python", "-m", "chassis.migrate", name]
+    # every service's queues are declared from its code: the image holding all of them
+    (setup,) = containers(jobs["broker-setup"])
+    assert setup["image"] == f"shop/migrate:{tag}"
+    assert setup["command"] == ["python", "-m", "chassis.broker", "setup"]
 
 
-def test_the_images_are_the_ones_the_dockerfile_builds():
-    dockerfile = ROOT / "deploy" / "docker" / "Dockerfile"
-    if not dockerfile.exists():
-        pytest.skip("no deploy/docker/Dockerfile to compare with")
-    text = dockerfile.read_text()
-    targets = set(re.findall(r"^FROM\s+\S+\s+AS\s+(\S+)", text, re.M | re.I))
-    assert set(APPS) <= targets
+@overlays
+def test_the_images_are_the_ones_the_dockerfile_builds(overlay):
+    image = dockerfile()
+    used = {
+        container["image"].split(":")[0]
+        for workload in workloads(overlay, "Deployment", "Job")
+        for container in containers(workload)
+    }
+    assert used == {f"shop/{target}" for target in (*APPS, "migrate")}
+    assert all(name.removeprefix("shop/") in image.stages for name in used)
+    # each one gets the overlay's tag (and registry)
+    kustomization = yaml.safe_load(
+        (KUBERNETES / "overlays" / overlay / "kustomization.yaml").read_text()
+    )
+    assert {entry["name"] for entry in kustomization["images"]} == used
     # the user the pods' securityContext names (runAsUser) is the one the images run as
-    assert re.search(r"^USER\s+10001(:10001)?\s*$", text, re.M)
+    for name in used:
+        assert image.effective(name.removeprefix("shop/"), "USER").args in ("10001", "10001:10001")
     compose = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
     for service in compose.get("services", {}).values():
         target = (service.get("build") or {}).get("target")
-        if target in APPS and "image" in service:
+        if f"shop/{target}" in used and "image" in service:
             assert service["image"].split(":")[0] == f"shop/{target}"
 
 
 # What each probe asks: readiness, then liveness (the start-up probe asks liveness), and where.
+# Not the gateway's /health/ready for its readiness: it asks every service, so one service down
+# would take every gateway pod out of its Service.
 PROBES = {
-    "gateway": ("/health", "/health", 8000),
+    "gateway": ("/health/live", "/health/live", 9100),
     "service": ("/health/ready", "/health/live", 9100),
 }
 
@@ -127,6 +151,30 @@ def test_every_deployment_is_probed_on_a_port_it_exposes(overlay):
             check = container[probe]["httpGet"]
             assert check["path"] == path, (deployment["metadata"]["name"], probe)
             assert ports.get(check["port"], check["port"]) == port, probe
+
+
+@overlays
+def test_the_gateway_is_probed_and_scraped_on_its_ops_port(overlay):
+    deployment = named(overlay, "Deployment", "gateway")
+    (container,) = containers(deployment)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    config = named(overlay, "ConfigMap", "gateway-config")["data"]
+    assert ports == {"http": int(config["GATEWAY_PORT"]), "ops": int(config["GATEWAY_OPS_PORT"])}
+    assert config["GATEWAY_OPS_HOST"] == "0.0.0.0"  # the kubelet and Prometheus reach the pod's IP
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        check = container[probe]["httpGet"]
+        assert (check["path"], check["port"]) == ("/health/live", "ops"), probe
+
+
+@overlays
+def test_every_deployment_is_scraped_on_its_ops_port(overlay):
+    for deployment in objects(overlay, "Deployment"):
+        (container,) = containers(deployment)
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert annotations["prometheus.io/path"] == "/metrics"
+        assert int(annotations["prometheus.io/port"]) == ports["ops"], deployment["metadata"]
 
 
 @overlays
@@ -243,8 +291,11 @@ def test_only_the_gateway_is_reachable_from_outside(overlay):
         for path in rule["http"]["paths"]
     }
     assert backends == {("gateway", "http")}
+    # the API only: neither readiness nor metrics through the Service, hence the Ingress
     service = named(overlay, "Service", "gateway")
-    assert "http" in {port["name"] for port in service["spec"]["ports"]}
+    assert [(port["name"], port["targetPort"]) for port in service["spec"]["ports"]] == [
+        ("http", "http")
+    ]
     for service in objects(overlay, "Service"):
         assert service["spec"].get("type", "ClusterIP") == "ClusterIP", service["metadata"]
 
@@ -300,10 +351,8 @@ def test_every_setting_given_to_a_program_is_one_it_reads(overlay):
 @overlays
 def test_every_reference_to_a_config_map_or_secret_finds_its_key(overlay):
     config_maps = {c["metadata"]["name"]: set(c["data"]) for c in objects(overlay, "ConfigMap")}
-    secrets = {s["metadata"]["name"]: set(s["stringData"]) for s in objects(overlay, "Secret")}
-    if overlay == "production":
-        secrets["shop-secrets"] = secret_template_keys()  # made by hand or a secret manager
-    secrets.update(OPERATOR_SECRETS)
+    # made once with deploy/secrets.py, or by a secret manager; and the RabbitMQ operator's
+    secrets = {SHOP_SECRETS: secret_template_keys(), **OPERATOR_SECRETS}
     for workload in workloads(overlay, "Deployment", "StatefulSet", "Job"):
         for container in containers(workload):
             for entry in container.get("env", []):
@@ -322,16 +371,160 @@ def secret_template_keys() -> set[str]:
     return {line.split("=")[0] for line in text.splitlines() if line and not line.startswith("#")}
 
 
-def test_production_renders_no_secret_and_expects_the_keys_dev_sets():
-    assert objects("production", "Secret") == []
-    (dev_secret,) = objects("dev", "Secret")
-    assert dev_secret["metadata"]["name"] == "shop-secrets"
-    assert set(dev_secret["stringData"]) == secret_template_keys()
+def secret_references(container: dict[str, Any]) -> dict[str, set[str]]:
+    """Secret name -> the keys of it a container is given."""
+    found: dict[str, set[str]] = {}
+    for entry in container.get("env", []):
+        ref = entry.get("valueFrom", {}).get("secretKeyRef")
+        if ref:
+            found.setdefault(ref["name"], set()).add(ref["key"])
+    return found
 
 
-def test_production_gateway_refuses_the_development_jwt_secret():
-    assert named("production", "ConfigMap", "gateway-config")["data"]["APP_ENV"] == "production"
-    assert "APP_ENV" not in named("dev", "ConfigMap", "gateway-config")["data"]
+def strings(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return [s for value in node.values() for s in strings(value)]
+    if isinstance(node, list):
+        return [s for value in node for s in strings(value)]
+    return [node] if isinstance(node, str) else []
+
+
+def literal_secrets(rendered: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """Secret values the rendered manifests hold themselves: a Secret, a setting named for a
+    secret given a value, a URL's password or Redis' ``--requirepass`` other than a ``$(VAR)``
+    taken from a Secret, a secret this repository once published."""
+    found = [(obj["metadata"]["name"], "Secret") for obj in rendered if obj["kind"] == "Secret"]
+    for workload in rendered:
+        if workload["kind"] not in ("Deployment", "StatefulSet", "Job"):
+            continue
+        for container in containers(workload):
+            env = container.get("env", [])
+            from_secrets = {e["name"] for e in env if "secretKeyRef" in e.get("valueFrom", {})}
+            found += [
+                (workload["metadata"]["name"], entry["name"])
+                for entry in env
+                if re.search(r"SECRET|PASSWORD|TOKEN", entry["name"]) and "value" in entry
+            ]
+            args = container.get("args", [])
+            passwords = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--requirepass"]
+            for value in strings(container):
+                passwords += re.findall(r"://[^:/@\s]*:([^@\s]*)@", value)
+            for password in passwords:
+                reference = re.fullmatch(r"\$\(([A-Z0-9_]+)\)", password)
+                if not reference or reference[1] not in from_secrets:
+                    found.append((workload["metadata"]["name"], password))
+    text = yaml.safe_dump_all(rendered)
+    found += [("published", known) for known in sorted(PUBLISHED_SECRETS) if known in text]
+    return found
+
+
+@overlays
+def test_no_overlay_holds_a_secret_value(overlay):
+    assert literal_secrets(objects(overlay)) == []
+
+
+def test_a_secret_value_in_a_manifest_is_caught():
+    rendered = copy.deepcopy(objects("dev"))  # the rendering is cached: leave it as it is
+    (container,) = [
+        container
+        for obj in rendered
+        if obj["kind"] == "Deployment" and obj["metadata"]["name"] == "gateway"
+        for container in containers(obj)
+    ]
+    container["env"] = [
+        {"name": "JWT_SECRET", "value": "dev-only-jwt-secret-replace-me-0123456789abcdef"},
+        {"name": "AMQP_URI", "value": "amqp://guest:guest@rabbitmq:5672/"},
+    ]
+    rendered.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": SHOP_SECRETS}})
+    assert literal_secrets(rendered) == [
+        (SHOP_SECRETS, "Secret"),
+        ("gateway", "JWT_SECRET"),
+        ("gateway", "guest"),
+        ("published", "dev-only-jwt-secret-replace-me-0123456789abcdef"),
+    ]
+
+
+def test_the_secret_the_overlays_expect_is_the_one_deploy_secrets_makes():
+    keys = secret_template_keys()
+    assert keys == set(generated("kubernetes"))
+    for overlay in OVERLAYS:
+        referenced = set().union(
+            *(
+                secret_references(container).get(SHOP_SECRETS, set())
+                for workload in workloads(overlay, "Deployment", "StatefulSet", "Job")
+                for container in containers(workload)
+            )
+        )
+        assert referenced == keys, overlay  # every key is used, none is missing
+
+
+@overlays
+def test_each_program_logs_in_to_the_broker_as_its_own_user(overlay):
+    assert set(broker.PRINCIPALS) == set(APPS)
+    for name in APPS:
+        (container,) = containers(named(overlay, "Deployment", name))
+        env = {entry["name"]: entry for entry in container["env"]}
+        variable = f"{name.upper()}_AMQP_PASSWORD"
+        assert env["AMQP_URI"]["value"] == (
+            f"amqp://{broker.username(name)}:$({variable})@$(AMQP_HOST):5672/"
+        )
+        assert env[variable]["valueFrom"]["secretKeyRef"] == {"name": SHOP_SECRETS, "key": variable}
+        # no other program's broker password
+        amqp = {
+            k for k in secret_references(container)[SHOP_SECRETS] if k.endswith("_AMQP_PASSWORD")
+        }
+        assert amqp == {variable}
+
+
+@overlays
+def test_only_the_broker_setup_job_gets_the_brokers_administrator(overlay):
+    holders = {
+        workload["metadata"]["name"]
+        for workload in workloads(overlay, "Deployment", "StatefulSet", "Job")
+        for container in containers(workload)
+        if set(secret_references(container)) & set(OPERATOR_SECRETS)
+    }
+    assert holders == {"broker-setup"}
+
+
+@overlays
+def test_the_broker_setup_job_makes_every_user_as_the_administrator(overlay):
+    job = named(overlay, "Job", "broker-setup")
+    (container,) = containers(job)
+    env = {entry["name"]: entry for entry in container["env"]}
+    references = secret_references(container)
+    assert references["rabbitmq-default-user"] == {"username", "password"}
+    # every user's password, and nothing else of shop-secrets (no database's, no JWT secret)
+    assert references[SHOP_SECRETS] == {f"{p.upper()}_AMQP_PASSWORD" for p in broker.PRINCIPALS}
+    assert env["AMQP_URI"]["value"] == "amqp://$(AMQP_USERNAME):$(AMQP_PASSWORD)@$(AMQP_HOST):5672/"
+    # it declares the queues with the type the services declare theirs with
+    assert env["QUEUE_TYPE"]["valueFrom"]["configMapKeyRef"] == {
+        "name": "shop-config",
+        "key": "QUEUE_TYPE",
+    }
+    for name in SERVICES:
+        (service,) = containers(named(overlay, "Deployment", name))
+        assert {"configMapRef": {"name": "shop-config"}} in service["envFrom"]
+    assert "QUEUE_TYPE" in config_map_keys(overlay, "shop-config")
+    assert job["spec"]["backoffLimit"] >= 1  # RabbitMQ may not answer yet
+
+
+def test_app_env_is_gone():
+    for overlay in OVERLAYS:
+        for config_map in objects(overlay, "ConfigMap"):
+            assert "APP_ENV" not in config_map.get("data", {})
+
+
+@overlays
+def test_each_program_holds_only_its_own_secrets(overlay):
+    expected = {
+        name: {f"{name.upper()}_DB_PASSWORD", f"{name.upper()}_AMQP_PASSWORD"} for name in SERVICES
+    }
+    expected["products"].add("REDIS_PASSWORD")
+    expected["gateway"] = {"GATEWAY_AMQP_PASSWORD", "REDIS_PASSWORD", "JWT_SECRET"}
+    for name, keys in expected.items():
+        (container,) = containers(named(overlay, "Deployment", name))
+        assert secret_references(container) == {SHOP_SECRETS: keys}, name
 
 
 @pytest.mark.parametrize("service", SERVICES)

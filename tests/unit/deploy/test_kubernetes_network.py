@@ -18,6 +18,7 @@ OUTSIDERS = {
     "metrics-server": pod("kube-system", {"k8s-app": "metrics-server"}),
     "ingress-controller": pod("ingress-nginx", {NAME: "ingress-nginx"}),
     "prometheus": pod("monitoring", {NAME: "prometheus"}),
+    "rabbitmq-operator": pod("rabbitmq-system", {NAME: "rabbitmq-cluster-operator"}),
     "stranger": pod("default", {"app": "curious"}),
     "mail-relay": outside("203.0.113.25"),
     "web": outside("198.51.100.7"),
@@ -33,9 +34,11 @@ ALLOWED = [
     ("notifications", "mail-relay", 25),
     ("ingress-controller", "gateway", 8000),
     *[("gateway", name, 9100) for name in SERVICES],
-    *[("prometheus", name, 9100) for name in SERVICES],
-    ("prometheus", "gateway", 8000),
+    *[("prometheus", name, 9100) for name in APPS],  # the gateway's metrics: its ops port too
     ("rabbitmq", "rabbitmq", 25672),  # clustering
+    ("broker-setup", "rabbitmq", 5672),  # declares the queues
+    ("broker-setup", "rabbitmq", 15672),  # makes the users
+    ("rabbitmq-operator", "rabbitmq", 15672),
 ]
 DENIED = [
     ("users", "redis", 6379),  # only products and the gateway use Redis
@@ -50,7 +53,13 @@ DENIED = [
     ("gateway", "rabbitmq", 15672),  # the management API is for the operator
     ("prometheus", "postgres", 5432),
     ("products", "postgres", 5433),
+    ("ingress-controller", "gateway", 9100),  # readiness and metrics stay inside
+    ("prometheus", "gateway", 8000),  # no metrics there any more
+    ("broker-setup", "postgres", 5432),  # it holds no database's password either
+    ("broker-setup", "web", 443),
 ]
+# Every port the shop's pods or their peers listen on.
+PORTS = (25, 53, 443, 587, 4369, 5432, 5672, 6379, 8000, 9100, 15672, 25672)
 
 
 def endpoint(overlay: str, name: str) -> Endpoint:
@@ -98,8 +107,35 @@ def test_anything_else_is_denied(overlay, flow):
     assert not passes(overlay, *flow)
 
 
+def every_endpoint(overlay: str) -> list[str]:
+    names = [w["metadata"]["name"] for w in workloads(overlay, "Deployment", "StatefulSet", "Job")]
+    return [*names, *OUTSIDERS]
+
+
 @overlays
-@pytest.mark.parametrize("name", [*APPS, "migrate-orders", "postgres", "redis", "rabbitmq"])
+def test_the_broker_setup_job_reaches_rabbitmq_and_nothing_else(overlay):
+    reached = {
+        (destination, port)
+        for destination in every_endpoint(overlay)
+        for port in PORTS
+        if destination != "kube-dns" and passes(overlay, "broker-setup", destination, port)
+    }
+    assert reached == {("rabbitmq", 5672), ("rabbitmq", 15672)}
+
+
+@overlays
+def test_only_the_broker_setup_job_and_the_operator_reach_the_management_api(overlay):
+    # whoever reaches it with a password can make users and grant them anything
+    reaching = {
+        source for source in every_endpoint(overlay) if passes(overlay, source, "rabbitmq", 15672)
+    }
+    assert reaching == {"broker-setup", "rabbitmq-operator"}
+
+
+@overlays
+@pytest.mark.parametrize(
+    "name", [*APPS, "migrate-orders", "broker-setup", "postgres", "redis", "rabbitmq"]
+)
 def test_every_pod_can_resolve_names_and_nothing_more_in_kube_system(overlay, name):
     assert passes(overlay, name, "kube-dns", 53, "UDP")
     assert passes(overlay, name, "kube-dns", 53, "TCP")
@@ -108,7 +144,14 @@ def test_every_pod_can_resolve_names_and_nothing_more_in_kube_system(overlay, na
 
 @overlays
 def test_every_policy_selects_some_pod(overlay):
-    names = [*APPS, *(f"migrate-{s}" for s in SERVICES), "postgres", "redis", "rabbitmq"]
+    names = [
+        *APPS,
+        *(f"migrate-{s}" for s in SERVICES),
+        "broker-setup",
+        "postgres",
+        "redis",
+        "rabbitmq",
+    ]
     labels = [endpoint(overlay, name).labels for name in names]
     for policy in objects(overlay, "NetworkPolicy"):
         selector = policy["spec"]["podSelector"]

@@ -98,6 +98,29 @@ class FakeRedis:
         return sum(self.data.pop(name, None) is not None for name in names)
 
 
+@pytest.fixture(autouse=True)
+def jwt_secret(monkeypatch):
+    """The gateway refuses to start without a secret of its own: these tests' one, for apps
+    made from the environment."""
+    monkeypatch.setenv("JWT_SECRET", SETTINGS.jwt_secret)
+
+
+class OpsClient:
+    """A test client whose requests come in on the ops port, as probes and Prometheus send
+    them (and the Ingress does not)."""
+
+    def __init__(self, app: Any) -> None:
+        self.client = app.test_client()
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.client.get(path, base_url=f"http://localhost:{SETTINGS.ops_port}", **kwargs)
+
+
+@pytest.fixture
+def ops(app):
+    return OpsClient(app)
+
+
 @pytest.fixture
 def fake_redis():
     return FakeRedis()

@@ -77,10 +77,13 @@ def test_keys_belong_to_one_user(client, orders):
     assert len(orders) == 2
 
 
-def test_without_a_key_every_request_is_new(client, orders):
+def test_without_a_key_every_request_is_new_and_gets_a_key_of_its_own(client, orders, fake_redis):
     client.post("/api/v1/orders", json=BODY, headers=bearer())
     client.post("/api/v1/orders", json=BODY, headers=bearer())
-    assert orders == [None, None]
+    # orders dedupes a redelivered request by it; nothing is remembered at the gateway.
+    assert [key.startswith("gateway:") for key in orders] == [True, True]
+    assert len(set(orders)) == 2
+    assert fake_redis.data == {}
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "tab\there", "é"])

@@ -63,7 +63,7 @@ def test_the_owner_refunds_an_approved_payment():
     service = service_with(approved())
     refunded = service.refund("o-1", user_id=OWNER)
     assert refunded["status"] == "refunded"
-    service.provider.refund.assert_called_once_with("o-1", "ref-1", 500)
+    service.provider.refund.assert_called_once_with("o-1:refund", "ref-1", 500)
 
 
 def test_a_charge_never_answers_with_another_users_payment():

@@ -8,8 +8,8 @@ from users.service import UsersService
 def test_register_refuses_bad_input_before_touching_the_database():
     service = worker_factory(UsersService)
     with pytest.raises(InvalidInput) as caught:
-        service.register_user("not-an-email", "short", "", role="root")
-    assert set(caught.value.fields) == {"email", "password", "name", "role"}
+        service.register_user("not-an-email", "short", "")
+    assert set(caught.value.fields) == {"email", "password", "name"}
     assert not service.db.get_session.called
     assert not service.outbox.add.called
 
