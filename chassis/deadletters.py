@@ -38,7 +38,6 @@ from kombu import Connection
 from nameko.constants import AMQP_URI_CONFIG_KEY
 
 from chassis import parking, topology
-from chassis.config import load_config
 
 LAST_ERROR = "x-last-error"  # set by each retry (chassis.inbox)
 REPLAYED_AT = "x-replayed-at"
@@ -223,14 +222,8 @@ def replay(
     return result
 
 
-def service_config(service: str) -> dict[str, Any]:
-    from chassis.migrate import service_root
-
-    return load_config(service_root(service) / "config.yaml")
-
-
 def dead_queues(service: str) -> list[str]:
-    found = topology.queues(topology.service_class(service), service_config(service))
+    found = topology.queues(topology.service_class(service), topology.service_config(service))
     return [queue.name for queue in found if queue.name.endswith(parking.DEAD_SUFFIX)]
 
 
@@ -250,7 +243,7 @@ def broker_uri(explicit: str | None, service: str | None) -> str:
         return uri
     if service is None:
         raise LookupError("cannot tell whose queue this is: give --amqp-uri or AMQP_URI")
-    return str(service_config(service)[AMQP_URI_CONFIG_KEY])
+    return str(topology.service_config(service)[AMQP_URI_CONFIG_KEY])
 
 
 def show(label: str | None, listings: list[Listing], as_json: bool) -> None:
