@@ -41,6 +41,7 @@ from typing import Any
 from kombu.utils.url import url_to_parts
 
 from chassis import topology
+from chassis.config import service_config
 
 RPC_EXCHANGE = "nameko-rpc"
 GATEWAY = "gateway"
@@ -50,7 +51,8 @@ USER_PREFIX = "shop-"
 _UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _STANDALONE = "standalone_rpc_proxy"  # the owner's name in a standalone client's reply queue
 
-# Which methods of which service each one calls; everyone may ping (readiness checks do).
+# Which methods of which service each one calls. Each may ping those it calls, and the gateway
+# every service (its readiness check does).
 CALLS: dict[str, dict[str, tuple[str, ...]]] = {
     GATEWAY: {
         "users": ("register_user", "authenticate", "get_user"),
@@ -63,7 +65,6 @@ CALLS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         "orders": ("create_order", "get_order", "list_orders", "cancel_order", "sales_report"),
         "notifications": ("list_notifications",),
-        "payments": (),
     },
     "orders": {
         "products": ("reserve_stock", "release_stock", "get_products"),
@@ -200,9 +201,7 @@ def setup(
     """Declare every service's queues, then make (or update) the user of each principal in
     ``passwords``; returns the users set."""
     for service in services:
-        topology.declare_service(
-            service, {**topology.service_config(service), "AMQP_URI": amqp_uri}
-        )
+        topology.declare_service(service, {**service_config(service), "AMQP_URI": amqp_uri})
     api, vhost = management_api(amqp_uri, api_url)
     users = []
     for principal, password in passwords.items():

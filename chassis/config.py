@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +27,17 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
         _parser_ready = True
     with Path(path).open() as handle:
         return yaml.safe_load(handle) or {}
+
+
+def service_root(service: str) -> Path:
+    """The folder holding ``config.yaml`` and ``migrations/`` for an installed service package."""
+    module = importlib.import_module(service)
+    return Path(module.__file__ or "").resolve().parent.parent
+
+
+def service_config(service: str) -> dict[str, Any]:
+    """The installed service's ``config.yaml``, its placeholders filled from the environment."""
+    return load_config(service_root(service) / "config.yaml")
 
 
 def _env_number(name: str, default: Number, kind: type[Number]) -> Number:

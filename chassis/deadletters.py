@@ -38,8 +38,8 @@ from kombu import Connection
 from nameko.constants import AMQP_URI_CONFIG_KEY
 
 from chassis import parking, topology
+from chassis.config import service_config
 
-LAST_ERROR = "x-last-error"  # set by each retry (chassis.inbox)
 REPLAYED_AT = "x-replayed-at"
 # x-delivery-count: a quorum queue's count of redeliveries, which replay starts afresh too.
 PARKING_MARKS = (
@@ -47,7 +47,7 @@ PARKING_MARKS = (
     parking.TRACEBACK,
     parking.FAILED_AT,
     parking.ATTEMPTS,
-    LAST_ERROR,
+    parking.LAST_ERROR,
     "x-delivery-count",
 )
 PREVIEW_WIDTH = 80
@@ -223,7 +223,7 @@ def replay(
 
 
 def dead_queues(service: str) -> list[str]:
-    found = topology.queues(topology.service_class(service), topology.service_config(service))
+    found = topology.queues(topology.service_class(service), service_config(service))
     return [queue.name for queue in found if queue.name.endswith(parking.DEAD_SUFFIX)]
 
 
@@ -243,7 +243,7 @@ def broker_uri(explicit: str | None, service: str | None) -> str:
         return uri
     if service is None:
         raise LookupError("cannot tell whose queue this is: give --amqp-uri or AMQP_URI")
-    return str(topology.service_config(service)[AMQP_URI_CONFIG_KEY])
+    return str(service_config(service)[AMQP_URI_CONFIG_KEY])
 
 
 def show(label: str | None, listings: list[Listing], as_json: bool) -> None:

@@ -218,10 +218,10 @@ class ReliableEventHandler(EventHandler):
             headers = {
                 **(message.headers or {}),
                 parking.ATTEMPTS: attempts + 1,
-                "x-last-error": error,
+                parking.LAST_ERROR: error,
             }
             parking.publish_raw(
-                self.publisher, message, self.retry_queue, headers, expiration=delay
+                self.publisher, message, self.retry_queue, headers, declare=False, expiration=delay
             )
             EVENTS_RETRIED.labels(self.container.service_name, self.event_type).inc()
             _log.warning(

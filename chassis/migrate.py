@@ -12,9 +12,7 @@ points a service at a database points its migrations there too.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
-from pathlib import Path
 from typing import Any
 
 import psycopg2
@@ -24,19 +22,13 @@ from psycopg2 import errors, sql
 from sqlalchemy import MetaData, create_engine, pool, text
 from sqlalchemy.engine import make_url
 
-from chassis.config import load_config
+from chassis.config import load_config, service_root
 
 _log = logging.getLogger(__name__)
 
 # One lock id for every service: migrations of one database never run twice at once, e.g.
 # when several replicas or a Kubernetes Job and a developer start together.
 MIGRATION_LOCK_ID = 7_412_001
-
-
-def service_root(service: str) -> Path:
-    """The folder holding ``config.yaml`` and ``migrations/`` for an installed service package."""
-    module = importlib.import_module(service)
-    return Path(module.__file__).resolve().parent.parent  # type: ignore[arg-type]
 
 
 def database_url(config: dict[str, Any], service: str) -> str:

@@ -23,7 +23,6 @@ headers, with these added:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -34,8 +33,6 @@ from nameko.amqp.publish import Publisher
 
 from chassis.queues import apply_queue_type
 
-_log = logging.getLogger(__name__)
-
 RETRY_SUFFIX = ".retry"
 DEAD_SUFFIX = ".dead"
 ORIGINAL_QUEUE = "x-original-queue"
@@ -43,6 +40,7 @@ EVENT_TYPE = "x-event-type"
 ERROR = "x-error"
 TRACEBACK = "x-error-traceback"
 ATTEMPTS = "x-attempts"
+LAST_ERROR = "x-last-error"  # set by each retry
 FAILED_AT = "x-failed-at"
 ORIGINAL_CONTENT_TYPE = "x-original-content-type"
 RAW = "application/octet-stream"  # how a body without a content type is parked
@@ -78,12 +76,13 @@ def retry_queue(service: str, queue: str, config: Mapping[str, Any]) -> Queue:
 def declare_retry_queue(queue: Queue, connection: Any) -> None:
     """Make sure ``queue`` (a ``.retry`` queue) exists and is bound to the service's exchange,
     declaring it only if it is missing (see above)."""
+    channel = connection.channel()
     try:
-        connection.channel().queue_declare(queue.name, passive=True)
-    except NotFound:
+        channel.queue_declare(queue.name, passive=True)
+    except NotFound:  # which closed that channel
         queue(connection.channel()).declare()
         return
-    bound = queue(connection.channel())
+    bound = queue(channel)
     bound.exchange.declare()
     bound.queue_bind()  # a binding is no argument of the queue's: the service may add it
 
@@ -107,11 +106,17 @@ def parking_headers(
 
 
 def publish_raw(
-    publisher: Publisher, message: Any, queue: Queue, headers: dict[str, Any], **kwargs: Any
+    publisher: Publisher,
+    message: Any,
+    queue: Queue,
+    headers: dict[str, Any],
+    declare: bool = True,
+    **kwargs: Any,
 ) -> None:
     """Publish ``message``'s body to ``queue`` exactly as it arrived: its bytes, content type
     and encoding, whether or not they could be decoded. ``mandatory``: a queue that is not
-    bound (the deploy step was not run) is an error, not a message dropped."""
+    bound (the deploy step was not run) is an error, not a message dropped. ``declare=False``
+    for a queue the publisher's user may not declare (a ``.retry`` queue, see above)."""
     content_type = message.content_type or RAW
     if not message.content_type:
         headers = {**headers, ORIGINAL_CONTENT_TYPE: ""}
@@ -119,7 +124,7 @@ def publish_raw(
         message.body,
         exchange=queue.exchange,
         routing_key=queue.routing_key,
-        declare=[] if queue.name.endswith(RETRY_SUFFIX) else [queue],
+        declare=[queue] if declare else [],
         mandatory=True,
         headers=headers,
         content_type=content_type,

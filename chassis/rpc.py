@@ -12,7 +12,7 @@ the broker instead of being carried out when nobody waits for it any more.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from nameko import rpc as nameko_rpc
 from nameko.amqp.publish import get_connection
@@ -22,8 +22,6 @@ from chassis import parking
 from chassis.consumer import ParkingQueueConsumer
 from chassis.queues import apply_queue_type
 from chassis.resilience import within
-
-T = TypeVar("T")
 
 
 class RpcConsumer(nameko_rpc.RpcConsumer):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import importlib
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 from kombu import Connection, Queue
@@ -24,7 +23,7 @@ from nameko.events import EventHandler
 from nameko.rpc import Rpc, get_rpc_exchange
 
 from chassis import parking
-from chassis.config import load_config
+from chassis.config import service_config
 from chassis.queues import apply_queue_type
 
 SERVICES = ("users", "products", "orders", "payments", "notifications")
@@ -78,13 +77,6 @@ def declare(entities: Iterable[Queue], amqp_uri: str) -> list[str]:
 
 def declare_service(service: str, config: Mapping[str, Any]) -> list[str]:
     return declare(queues(service_class(service), config), config[AMQP_URI_CONFIG_KEY])
-
-
-def service_config(service: str) -> dict[str, Any]:
-    """The installed service's ``config.yaml``, its placeholders filled from the environment."""
-    module = importlib.import_module(service)
-    root = Path(module.__file__ or "").resolve().parent.parent
-    return load_config(root / "config.yaml")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from marshmallow import ValidationError
+
 MAX_ORDER_ITEMS = 100
 # At most this many units of one product in one order, however many lines ask for it.
 MAX_QUANTITY = 10_000
 
 
-def merged_quantity_errors(items: Iterable[Mapping[str, Any]]) -> dict[int, dict[str, list[str]]]:
-    """Messages for the lines whose product's quantities, added up over the order, pass
-    ``MAX_QUANTITY`` (keyed by the index of the line that passes it, as marshmallow keys the
-    errors of a list); empty when the order is within bounds."""
+def check_merged_quantities(items: Iterable[Mapping[str, Any]]) -> None:
+    """A ``ValidationError`` naming (under ``items``, by index, as marshmallow keys the errors
+    of a list) each line at which a product's quantities, added up over the order, pass
+    ``MAX_QUANTITY``; for an order schema's ``validates_schema``."""
     totals: dict[Any, int] = {}
     errors: dict[int, dict[str, list[str]]] = {}
     for index, item in enumerate(items):
@@ -26,4 +28,5 @@ def merged_quantity_errors(items: Iterable[Mapping[str, Any]]) -> dict[int, dict
                     f"The lines of product {product_id} add up to more than {MAX_QUANTITY}."
                 ]
             }
-    return errors
+    if errors:
+        raise ValidationError({"items": errors})

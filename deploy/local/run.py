@@ -33,15 +33,15 @@ with warnings.catch_warnings():  # nameko imports eventlet, whose deprecation ba
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from chassis import broker
+from chassis import broker, topology
 from chassis.config import env_float, load_config, setting
 from chassis.migrate import upgrade
 from chassis.shutdown import DEFAULT_TIMEOUT as SHUTDOWN_TIMEOUT
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-SERVICES = ("users", "products", "orders", "payments", "notifications")
-WITH_DATABASE = ("users", "products", "orders", "payments", "notifications")
+SERVICES = topology.SERVICES
+WITH_DATABASE = SERVICES
 START_TIMEOUT = float(os.environ.get("START_TIMEOUT", "60"))
 # How long a process may take to exit once its own bound on stopping (gunicorn's
 # GATEWAY_GRACEFUL_TIMEOUT, a service's SHUTDOWN_TIMEOUT) has passed, before it is killed.

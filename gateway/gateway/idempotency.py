@@ -19,17 +19,14 @@ import json
 import logging
 import random
 import re
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-import pybreaker
-import redis
 from flask import Response, current_app, request
 
-from chassis.resilience import Breaker, LogStateChanges
 from gateway.errors import ApiError
+from gateway.guarded_redis import GuardedRedis, Unavailable
 
 _log = logging.getLogger(__name__)
 
@@ -45,10 +42,6 @@ POLL_INTERVAL = (0.025, 0.05)  # seconds between two looks at a key still in pro
 REPLAYED_HEADERS = ("Location",)
 
 _VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")
-
-
-class Unavailable(Exception):
-    """Redis did not answer: go on without the idempotency layer."""
 
 
 def header_key() -> str | None:
@@ -99,35 +92,11 @@ class IdempotencyStore:
         client: Any = None,
         timeout: float = 0.5,
     ) -> None:
-        self._url = url
         self._ttl = ttl
         self._wait = wait  # how long a retry waits for the first request to finish
-        self._timeout = timeout
-        self._client = client
-        self._lock = threading.Lock()
-        self._breaker = Breaker(
-            fail_max=3, reset_timeout=5, listeners=[LogStateChanges(_log, OPENED, CLOSED)]
+        self._redis = GuardedRedis(
+            url, timeout, _log, OPENED, CLOSED, client=client, decode_responses=True
         )
-
-    def _redis(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                self._client = redis.Redis.from_url(
-                    self._url,
-                    socket_timeout=self._timeout,
-                    socket_connect_timeout=self._timeout,
-                    decode_responses=True,
-                )
-            return self._client
-
-    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return self._breaker.call(getattr(self._redis(), method), *args, **kwargs)
-        except pybreaker.CircuitBreakerError as exc:
-            raise Unavailable(str(exc)) from None
-        except (redis.RedisError, OSError) as exc:
-            _log.warning("redis %s failed: %r", method, exc)
-            raise Unavailable(repr(exc)) from None
 
     def once(self, user_id: int, key: str | None, view: Callable[[], Any]) -> Any:
         """Answer with ``view`` once per ``key``; replay that answer to every retry."""
@@ -145,9 +114,9 @@ class IdempotencyStore:
         claim = json.dumps({"state": IN_PROGRESS, "fingerprint": fp})
         deadline = time.monotonic() + self._wait
         while True:
-            if self._call("set", name, claim, nx=True, ex=CLAIM_TTL):
+            if self._redis.call("set", name, claim, nx=True, ex=CLAIM_TTL):
                 return self._run(name, fp, view)
-            record = _decode(self._call("get", name))
+            record = _decode(self._redis.call("get", name))
             if record is None:
                 continue  # released (or expired) since the SET: claim it again
             if record["fingerprint"] != fp:
@@ -179,7 +148,7 @@ class IdempotencyStore:
             # A server error, a timeout or a crash: forget the claim so the client may retry.
             if not kept:
                 with contextlib.suppress(Unavailable):  # else the claim expires by itself
-                    self._call("delete", name)
+                    self._redis.call("delete", name)
 
     def _store(self, name: str, fp: str, response: Response) -> bool:
         record = {
@@ -190,7 +159,7 @@ class IdempotencyStore:
             "headers": {h: response.headers[h] for h in REPLAYED_HEADERS if h in response.headers},
         }
         try:
-            self._call("set", name, json.dumps(record), ex=self._ttl)
+            self._redis.call("set", name, json.dumps(record), ex=self._ttl)
         except Unavailable:
             return False
         return True

@@ -29,12 +29,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import pybreaker
-import redis
 from limits import parse_many
 
-from chassis.resilience import Breaker, LogStateChanges
 from gateway.errors import ApiError
+from gateway.guarded_redis import GuardedRedis, Unavailable
 
 _log = logging.getLogger(__name__)
 
@@ -65,10 +63,6 @@ return 0
 """
 
 
-class Unavailable(Exception):
-    """Redis did not answer: count in this process's memory."""
-
-
 @dataclass(frozen=True)
 class Window:
     seconds: float
@@ -92,25 +86,18 @@ class LoginGuard:
         per_email: str,
         timeout: float = 0.5,
     ) -> None:
-        self._url = storage_url
-        self._timeout = timeout
+        self._in_memory_only = storage_url.startswith("memory://")
         self._per_pair = windows(per_email_and_address)
         self._per_email = windows(per_email)
-        self._client: Any = None
-        self._script: Any = None
-        self._lock = threading.Lock()
         self._memory = MemoryWindows()
-        self._breaker = Breaker(
-            fail_max=3,
-            reset_timeout=5,
-            listeners=[
-                LogStateChanges(
-                    _log,
-                    "redis unavailable: failed logins counted in memory for %ss",
-                    "redis available again: failed logins counted in redis",
-                )
-            ],
+        self._redis = GuardedRedis(
+            storage_url,
+            timeout,
+            _log,
+            "redis unavailable: failed logins counted in memory for %ss",
+            "redis available again: failed logins counted in redis",
         )
+        self._script: Any = None
 
     @contextlib.contextmanager
     def attempt(self, email: str, client: str) -> Iterator[None]:
@@ -145,43 +132,36 @@ class LoginGuard:
 
     def _claim(self, keys: Sequence[tuple[str, Window]], member: str) -> float:
         """Seconds to wait (0: the attempt has its place in every window)."""
+        args: list[Any] = [int(time.time() * 1000), member]
+        for _, window in keys:
+            args += [int(window.seconds * 1000), window.limit]
+
+        def claim(client: Any) -> Any:
+            if self._script is None:
+                self._script = client.register_script(_CLAIM)
+            return self._script(keys=[key for key, _ in keys], args=args)
+
         try:
-            args: list[Any] = [int(time.time() * 1000), member]
-            for _, window in keys:
-                args += [int(window.seconds * 1000), window.limit]
-            waited = self._call("claim", [key for key, _ in keys], args)
-            return int(waited) / 1000
+            return int(self._run(claim, "claim")) / 1000
         except Unavailable:
             return self._memory.claim(keys, member)
 
     def _release(self, keys: Sequence[tuple[str, Window]], member: str) -> None:
         self._memory.release(keys, member)  # wherever it was counted
-        with contextlib.suppress(Unavailable):
+
+        def release(client: Any) -> Any:
+            pipeline = client.pipeline(transaction=False)
             for key, _ in keys:
-                self._call("zrem", key, member)
+                pipeline.zrem(key, member)
+            return pipeline.execute()
 
-    def _call(self, command: str, *args: Any) -> Any:
-        if self._url.startswith("memory://"):
+        with contextlib.suppress(Unavailable):
+            self._run(release, "release")
+
+    def _run(self, work: Any, what: str) -> Any:
+        if self._in_memory_only:
             raise Unavailable("counted in memory by configuration")
-        try:
-            return self._breaker.call(self._run, command, *args)
-        except pybreaker.CircuitBreakerError as exc:
-            raise Unavailable(str(exc)) from None
-        except (redis.RedisError, OSError) as exc:
-            _log.warning("redis %s failed: %r", command, exc)
-            raise Unavailable(repr(exc)) from None
-
-    def _run(self, command: str, *args: Any) -> Any:
-        with self._lock:
-            if self._client is None:
-                self._client = redis.Redis.from_url(
-                    self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
-                )
-                self._script = self._client.register_script(_CLAIM)
-        if command == "claim":
-            keys, args = args
-            return self._script(keys=keys, args=args)
-        return getattr(self._client, command)(*args)
+        return self._redis.run(work, what)
 
 
 class MemoryWindows:

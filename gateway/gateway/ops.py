@@ -44,9 +44,7 @@ class ByPort:
         return app(environ, start_response)
 
 
-def install(app: Flask, ops_port: int) -> Flask:
+def install(app: Flask, ops_port: int) -> None:
     """Serve the ops app on ``ops_port`` through ``app``; install last, outermost."""
     ops = create_ops_app(app)
     app.wsgi_app = ByPort(app.wsgi_app, ops.wsgi_app, ops_port)  # type: ignore[method-assign]
-    app.extensions["ops_app"] = ops
-    return ops

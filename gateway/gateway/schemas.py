@@ -9,7 +9,7 @@ from flask import request
 from flask.json.provider import DefaultJSONProvider
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from chassis.contracts.orders import MAX_ORDER_ITEMS, MAX_QUANTITY, merged_quantity_errors
+from chassis.contracts.orders import MAX_ORDER_ITEMS, MAX_QUANTITY, check_merged_quantities
 from chassis.contracts.products import MAX_PAGE, NewProduct, ProductChanges
 from chassis.contracts.users import Credentials, RegisterUser
 from gateway.errors import ApiError
@@ -68,9 +68,7 @@ class NewOrder(Schema):
 
     @validates_schema
     def _merged_within_bounds(self, data: dict[str, Any], **kwargs: Any) -> None:
-        errors = merged_quantity_errors(data["items"])
-        if errors:
-            raise ValidationError({"items": errors})
+        check_merged_quantities(data["items"])
 
 
 class SalesQuery(Schema):

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
-from chassis.contracts.orders import MAX_ORDER_ITEMS, MAX_QUANTITY, merged_quantity_errors
+from chassis.contracts.orders import MAX_ORDER_ITEMS, MAX_QUANTITY, check_merged_quantities
 from chassis.contracts.paging import Page
 
 MAX_ID = 2**31 - 1
@@ -35,9 +35,7 @@ class NewOrder(Schema):
 
     @validates_schema
     def _merged_within_bounds(self, data: dict[str, Any], **kwargs: Any) -> None:
-        errors = merged_quantity_errors(data["items"])
-        if errors:
-            raise ValidationError({"items": errors})
+        check_merged_quantities(data["items"])
 
 
 class OrderRef(Schema):

@@ -134,14 +134,11 @@ class OrdersService(health.PingMixin):
             joining = order.cancel_reason == domain.USER_CANCELLED
             if not joining and not _start_cancelling(session, order):
                 session.refresh(order)  # as the call that moved it first left it
-                raise _not_cancellable(order)
+                raise _not_cancellable(order.id, order.status)
         budget = setting(self.config, "SAGA_SYNC_BUDGET", 3.0)
         result = self._saga().run(order_id, budget)
         if joining and (result is None or result["step"] != domain.DONE):
-            raise OrderNotCancellable(
-                f"Order {order_id} is already being cancelled",
-                {"status": ["Order is being cancelled."]},
-            )
+            raise _not_cancellable(order_id, domain.CONFIRMED)  # the other call goes on
         return _dump(result)
 
     @rpc
@@ -275,13 +272,14 @@ def _start_cancelling(session: Session, order: Order) -> bool:
     return moved is not None
 
 
-def _not_cancellable(order: Order) -> OrderNotCancellable:
-    """Why ``order`` (as it stands now, another call may have moved it) cannot be cancelled."""
+def _not_cancellable(order_id: str, status: str) -> OrderNotCancellable:
+    """Why an order in ``status`` (as it stands now: another call may have moved it) cannot be
+    cancelled; a confirmed one is being cancelled by another call."""
     state = {
         domain.PENDING: "is still being processed",
         domain.CANCELLED: "was already cancelled",
-    }.get(order.status, "is already being cancelled")
-    return OrderNotCancellable(f"Order {order.id} {state}", {"status": [f"Order {state}."]})
+    }.get(status, "is already being cancelled")
+    return OrderNotCancellable(f"Order {order_id} {state}", {"status": [f"Order {state}."]})
 
 
 def _owned(session: Session, ref: dict[str, Any]) -> Order:
