@@ -77,12 +77,13 @@ class ProductsService(health.PingMixin):
         cached = self.cache.get_json(product_id)
         if cached is not None:
             return cached
+        versions = self.cache.versions(product_id)  # before the load: see chassis.cache
         with self.db.get_session() as session:
             row = session.get(Product, product_id)
             if row is None:
                 raise _not_found(product_id)
             result = dump(schemas.Product, row)
-        self.cache.set_json(product_id, result)
+        self.cache.fill(product_id, result, versions[0] if versions else None)
         return result
 
     @rpc
@@ -97,11 +98,14 @@ class ProductsService(health.PingMixin):
                 found[product_id] = cached
         missing = [product_id for product_id in wanted if product_id not in found]
         if missing:
+            versions = self.cache.versions(*missing)  # before the load: see chassis.cache
             with self.db.get_session() as session:
                 rows = session.scalars(select(Product).where(Product.id.in_(missing)))
                 loaded = {row.id: dump(schemas.Product, row) for row in rows}
-            for product_id, product in loaded.items():
-                self.cache.set_json(product_id, product)
+            for index, product_id in enumerate(missing):
+                if product_id in loaded:
+                    version = versions[index] if versions else None
+                    self.cache.fill(product_id, loaded[product_id], version)
             found.update(loaded)
         return {"items": [found[product_id] for product_id in wanted if product_id in found]}
 

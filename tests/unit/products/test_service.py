@@ -53,6 +53,7 @@ def test_get_products_reads_cached_ones_from_redis_and_the_rest_in_one_select():
     service = worker_factory(ProductsService)
     mug = {"id": 1, "sku": "MUG", "name": "Mug", "description": "", "price_cents": 900, "stock": 4}
     service.cache.get_json.side_effect = lambda product_id: mug if product_id == 1 else None
+    service.cache.versions.return_value = ["3", ""]
     _session(service).scalars.return_value = [
         Product(id=2, sku="CUP", name="Cup", description="", price_cents=500, stock=1)
     ]
@@ -62,7 +63,9 @@ def test_get_products_reads_cached_ones_from_redis_and_the_rest_in_one_select():
     assert _session(service).scalars.call_count == 1
     select_ = _session(service).scalars.call_args.args[0]
     assert list(select_.compile().params.values()) == [[2, 9]]  # the uncached ones, once each
-    service.cache.set_json.assert_called_once_with(2, result["items"][0])
+    # Stored under the version read before the load (so not if invalidated meanwhile).
+    service.cache.versions.assert_called_once_with(2, 9)
+    service.cache.fill.assert_called_once_with(2, result["items"][0], "3")
 
 
 def test_get_products_served_from_the_cache_skips_the_database():
