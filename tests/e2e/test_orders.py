@@ -42,15 +42,21 @@ def stock_of(api: Api, product_id: int) -> int:
     return api.get(f"/api/v1/products/{product_id}").json()["stock"]
 
 
-def place(
+def place(customer: Api, items: list, token: str = "tok_visa", **options) -> dict:
+    return send_order(customer, items, token, **options).json()
+
+
+def send_order(
     customer: Api,
     items: list,
     token: str = "tok_visa",
     key: str | None = None,
     deadline: float = 60,
-) -> dict:
+    headers: dict | None = None,
+) -> requests.Response:
     """Place an order as a careful client would: a 5xx or a lost connection is retried with
-    the same idempotency key until the gateway gives an answer."""
+    the same idempotency key until the gateway gives an answer (a breaker that opened while a
+    service was away answers 503 for a while after it is back: that is what Retry-After says)."""
     key = key or uuid.uuid4().hex
     ends = time.monotonic() + deadline
     while True:
@@ -58,14 +64,14 @@ def place(
             response = customer.post(
                 "/api/v1/orders",
                 json={"items": items, "payment_token": token},
-                headers={"Idempotency-Key": key},
+                headers={"Idempotency-Key": key, **(headers or {})},
                 timeout=15,
             )
         except requests.ConnectionError:
             response = None
         if response is not None and response.status_code < 500:
             assert response.status_code in (201, 202), response.text
-            return response.json()
+            return response
         if response is not None:  # refused while a service was away: a JSON answer, in time
             assert response.headers["Content-Type"].startswith("application/json"), response.text
         assert time.monotonic() < ends, "the order was never accepted"
@@ -382,9 +388,9 @@ def test_one_request_id_tells_the_whole_story_across_the_logs(api, admin, cluste
     item = new_product(admin, stock=5)
     customer = new_customer(api)
     request_id = f"e2e-{uuid.uuid4().hex}"
-    response = customer.post(
-        "/api/v1/orders",
-        json={"items": [{"product_id": item["id"], "quantity": 1}], "payment_token": "tok_visa"},
+    response = send_order(
+        customer,
+        [{"product_id": item["id"], "quantity": 1}],
         headers={"X-Request-ID": request_id},
     )
     assert response.status_code == 201, response.text
