@@ -8,8 +8,8 @@ Two halves:
       @event_handler("orders", ORDER_CONFIRMED)
       def handle_order_confirmed(self, body):
           event = parse_event(ORDER_CONFIRMED, body)
-          with self.db.get_session() as session:
-              if not self.inbox.first_delivery(session, event):
+          with self.store.transaction() as orders:
+              if not self.inbox.first_delivery(orders.session, event):
                   return
               ...the effect...
 

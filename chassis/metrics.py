@@ -2,9 +2,8 @@
 
 ``Metrics`` is a dependency provider that times every worker and counts it by outcome:
 RPC calls by method, events handled by type, timer runs by method. The event handler counts
-retries and dead-lettered events itself (``EVENTS_RETRIED``, ``EVENTS_DEAD``), the orders
-saga counts its outcomes (``SAGA_OUTCOMES``), notifications the mail it gives up on
-(``NOTIFICATIONS_FAILED``), and the outbox reports its backlog when scraped
+retries and dead-lettered events itself (``EVENTS_RETRIED``, ``EVENTS_DEAD``), notifications
+the mail it gives up on (``NOTIFICATIONS_FAILED``), and the outbox reports its backlog when scraped
 (``gauge_source``). ``chassis.ops`` serves them all at ``/metrics``.
 
 Outcomes: ``ok``; ``refused`` when the service answered with one of its own errors (bad input,
@@ -70,11 +69,6 @@ EVENTS_DEAD = Counter(
 )
 TIMER_RUNS = Counter(
     "shop_timer_runs_total", "Timer runs, by method and outcome", ["service", "method", "outcome"]
-)
-SAGA_OUTCOMES = Counter(
-    "shop_saga_outcomes_total",
-    "Orders that reached the end of their saga, by status and reason",
-    ["status", "reason"],
 )
 NOTIFICATIONS_FAILED = Counter(
     "shop_notifications_failed_total",

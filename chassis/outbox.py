@@ -2,14 +2,14 @@
 announces, and a relay publishes it afterwards.
 
     class OrdersService:
-        db = Database(Base)
+        store = Store(Base, OrdersRepository)
         outbox = Outbox(Base)
 
         @rpc
         def confirm(self, ...):
-            with self.db.get_session() as session:
+            with self.store.transaction() as orders:
                 ...change rows...
-                self.outbox.add(session, ORDER_CONFIRMED, order_id=...)
+                self.outbox.add(orders.session, ORDER_CONFIRMED, order_id=...)
 
 If the transaction rolls back, the event never existed; if it commits, the event will be
 published even when the broker is down or the service dies right after the commit: the row

@@ -45,6 +45,8 @@ class UserRegistered(EventSchema):
 
 
 class OrderItem(Schema):
+    """A line of an order as it was placed: a fact, so not held to today's input bounds."""
+
     product_id = fields.Int(required=True, strict=True)
     quantity = fields.Int(required=True, strict=True)
     # The unit price reserved; null only in the cancellation of an order whose stock was

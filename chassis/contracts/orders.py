@@ -1,15 +1,42 @@
-"""Bounds of an order, shared by whoever checks one: the gateway, orders and products."""
+"""An order as it crosses the wire: placed through the gateway, answered by orders, its lines
+reserved by products. Every rule of an order line is declared here, once."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
+from chassis.contracts.paging import Page, page_of
+
+MAX_ID = 2**31 - 1
 MAX_ORDER_ITEMS = 100
 # At most this many units of one product in one order, however many lines ask for it.
 MAX_QUANTITY = 10_000
+STATUSES = ("pending", "confirmed", "cancelled")
+
+_id = validate.Range(min=1, max=MAX_ID)
+_order_id = validate.Length(min=1, max=64)
+
+
+class OrderLine(Schema):
+    """One line of an order: a product and how many of it."""
+
+    product_id = fields.Int(required=True, strict=True, validate=_id)
+    quantity = fields.Int(
+        required=True, strict=True, validate=validate.Range(min=1, max=MAX_QUANTITY)
+    )
+
+
+def order_lines(**options: Any) -> fields.List:
+    """An order's list of lines: one at least, ``MAX_ORDER_ITEMS`` at most."""
+    return fields.List(
+        fields.Nested(OrderLine),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_ORDER_ITEMS),
+        **options,
+    )
 
 
 def check_merged_quantities(items: Iterable[Mapping[str, Any]]) -> None:
@@ -30,3 +57,74 @@ def check_merged_quantities(items: Iterable[Mapping[str, Any]]) -> None:
             }
     if errors:
         raise ValidationError({"items": errors})
+
+
+class OrderPlacement(Schema):
+    """What a customer sends to place an order."""
+
+    items = order_lines()
+    payment_token = fields.Str(
+        required=True,
+        validate=[
+            validate.Length(min=1, max=100),
+            validate.Regexp(r".*\S", error="Must not be blank."),
+        ],
+        metadata={"description": "tok_visa, tok_decline, tok_fail or tok_slow (simulated)."},
+    )
+
+    @validates_schema
+    def _merged_within_bounds(self, data: dict[str, Any], **kwargs: Any) -> None:
+        check_merged_quantities(data["items"])
+
+
+class NewOrder(OrderPlacement):
+    """``orders.create_order``'s arguments: the placement, whose it is, and its key."""
+
+    user_id = fields.Int(required=True, strict=True, validate=_id)
+    idempotency_key = fields.Str(
+        load_default=None, allow_none=True, validate=validate.Length(min=1, max=255)
+    )
+
+
+class OrderRef(Schema):
+    order_id = fields.Str(required=True, validate=_order_id)
+    user_id = fields.Int(load_default=None, allow_none=True, strict=True, validate=_id)
+
+
+class UserPage(Page):
+    user_id = fields.Int(required=True, strict=True, validate=_id)
+
+
+class PricedLine(OrderLine):
+    price_cents = fields.Int(
+        required=True, allow_none=True, metadata={"description": "Unit price; null until reserved."}
+    )
+    name = fields.Str(metadata={"description": "On a single order, when products answers in time."})
+
+
+class Order(Schema):
+    id = fields.Str(required=True, metadata={"format": "uuid"})
+    user_id = fields.Int(required=True)
+    status = fields.Str(required=True, validate=validate.OneOf(STATUSES))
+    cancel_reason = fields.Str(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "out_of_stock, unknown_product, payment_declined, payment_failed, "
+            "user_cancelled, expired or rejected; null unless cancelled."
+        },
+    )
+    items = fields.List(fields.Nested(PricedLine), required=True)
+    total_cents = fields.Int(required=True, allow_none=True)
+    created_at = fields.DateTime(required=True, format="iso")
+
+    @post_dump
+    def _reason_once_cancelled(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        # An order being compensated stands as it was until the compensation ends: a reader
+        # never sees a confirmed order with a cancellation reason.
+        if data.get("status") != "cancelled":
+            data["cancel_reason"] = None
+        return data
+
+
+OrderPage = page_of(Order)

@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 # The catalogue pages like every list: re-exported for the callers that import them from here.
-from chassis.contracts.orders import MAX_QUANTITY
+from chassis.contracts.orders import OrderLine, order_lines
 from chassis.contracts.paging import MAX_PAGE as MAX_PAGE
 from chassis.contracts.paging import Page as Page
 
@@ -83,23 +83,12 @@ class ProductIds(Schema):
     )
 
 
-class ReservationItem(Schema):
-    product_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1))
-    quantity = fields.Int(
-        required=True, strict=True, validate=validate.Range(min=1, max=MAX_QUANTITY)
-    )
-
-
 class Reservation(Schema):
     order_id = fields.Str(required=True, validate=validate.Length(min=1, max=64))
-    items = fields.List(
-        fields.Nested(ReservationItem), required=True, validate=validate.Length(min=1, max=100)
-    )
+    items = order_lines()
 
 
-class ReservedItem(Schema):
-    product_id = fields.Int(required=True)
-    quantity = fields.Int(required=True)
+class ReservedItem(OrderLine):
     price_cents = fields.Int(required=True)  # the unit price when the stock was reserved
 
 

@@ -30,11 +30,11 @@ with warnings.catch_warnings():  # nameko imports eventlet, whose deprecation ba
     warnings.simplefilter("ignore")
     import eventlet  # noqa: F401
 
-from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from chassis import broker, topology
 from chassis.config import env_float, load_config, setting
+from chassis.contracts.errors import UserAlreadyExists
 from chassis.migrate import upgrade
 from chassis.shutdown import DEFAULT_TIMEOUT as SHUTDOWN_TIMEOUT
 
@@ -285,9 +285,8 @@ class Cluster:
             try:
                 rpc.users.register_admin(email, password, "Admin")
                 log(f"  seeded admin {email}")
-            except RemoteError as exc:
-                if exc.exc_type != "UserAlreadyExists":
-                    raise
+            except UserAlreadyExists:
+                pass
             if rpc.products.list_products(0, 1)["total"] == 0:
                 for product in DEMO_CATALOGUE:
                     rpc.products.create_product({**product, "stock": 100})

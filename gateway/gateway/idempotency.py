@@ -18,12 +18,12 @@ import hashlib
 import json
 import logging
 import random
-import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 from flask import Response, current_app, request
+from marshmallow import Schema, fields, validate
 
 from gateway.errors import ApiError
 from gateway.guarded_redis import GuardedRedis, Unavailable
@@ -41,22 +41,25 @@ CLAIM_TTL = 60  # seconds: a claim outlives any request, and frees itself if its
 POLL_INTERVAL = (0.025, 0.05)  # seconds between two looks at a key still in progress
 REPLAYED_HEADERS = ("Location",)
 
-_VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+_KEY_RULE = "Must be 1 to 255 printable ASCII characters."
 
 
-def header_key() -> str | None:
-    """The request's ``Idempotency-Key``, or None without one; a 400 when it is malformed."""
-    value = request.headers.get(HEADER)
-    if value is None:
-        return None
-    if not _VALID_KEY.fullmatch(value):
-        raise ApiError(
-            400,
-            "invalid_input",
-            "Invalid input",
-            {HEADER: ["Must be 1 to 255 printable ASCII characters."]},
-        )
-    return value
+class KeyHeader(Schema):
+    """The request's optional ``Idempotency-Key`` header; a 400 naming it when malformed."""
+
+    key = fields.Str(
+        data_key=HEADER,
+        validate=[
+            validate.Length(max=255, error=_KEY_RULE),
+            validate.Regexp(r"^[ -~]+$", error=_KEY_RULE),
+        ],
+        metadata={
+            "minLength": 1,  # what the pattern says, told to the document
+            "description": "Makes a retry safe: the same key with the same body answers the "
+            "first answer again (with `Idempotent-Replayed: true`) for 24 h; with another body, "
+            "422.",
+        },
+    )
 
 
 def fingerprint() -> str:

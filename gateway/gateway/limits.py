@@ -2,14 +2,16 @@
 instance shares one count.
 
 * failed logins per email address, with the client's address and alone: see
-  ``gateway.logins`` (an attempt is counted before the password is checked, atomically);
-* logins per client address: every attempt counts (each costs a password hash in users);
-* sign-ups per client address: every attempt counts (each may send a mail to any address);
-* orders placed per user (the token's subject): only an answer 201 or 202 that is not an
-  idempotent replay counts, so refusals and the retries of a careful client do not;
+  ``gateway.logins`` (the login route holds an attempt's place before the password is checked);
+* logins and sign-ups per client address, orders placed per user: each route declares its own
+  where it is declared (``Blueprint.limit``, a ``RateLimit`` recorded on the view), named by
+  the environment variable that sets it. An order counts only when its answer is 201 or 202 and
+  not an idempotent replay, so refusals and the retries of a careful client do not;
 * optionally, one limit per client address on every route but the operator's.
 
-Over a limit the answer is 429 with ``Retry-After`` and the usual JSON error body. Limits are a
+Each app has a Flask-Limiter of its own (``install``), made from its settings, which counts
+every limit its routes declare, each route its own (the view itself is left as declared). Over
+a limit the answer is 429 with ``Retry-After`` and the usual JSON error body. Limits are a
 guard, never a single point of failure: when Redis does not answer, each worker counts in its
 own memory (and logs it) until Redis is back, and any other limiter error lets the request
 through.
@@ -21,9 +23,10 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from flask_limiter import Limit, Limiter, RequestLimit
 from flask_limiter.errors import RateLimitExceeded
 from limits import parse_many
@@ -31,20 +34,19 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gateway.auth import current_user
 from gateway.config import Settings
-from gateway.errors import ApiError, error_response
+from gateway.errors import Answer, ApiError, error_response
 from gateway.idempotency import REPLAYED_HEADER
 from gateway.logins import LoginGuard
-from gateway.routes import health
 
 _log = logging.getLogger(__name__)
 
 REDIS_TIMEOUT = 0.5  # seconds: a Redis that does not answer costs a request this, then memory
 KEY_PREFIX = "gateway"
-LOGIN = "users.token"
-SIGN_UP = "users.register"
-PLACE_ORDER = "orders.create_order"
-LIMITED = (LOGIN, SIGN_UP, PLACE_ORDER)
 TOO_MANY = "Too many requests from this address: try again later"
+DECLARED = "rate_limits"  # a view's attribute: the limits its route declares
+EXEMPT = "rate_limit_exempt"  # a view's attribute: not even the per-address default applies
+
+View = TypeVar("View", bound=Callable[..., Any])
 
 
 def client_ip() -> str:
@@ -67,6 +69,46 @@ def placed_order(response: Response) -> bool:
     return response.status_code in (201, 202) and REPLAYED_HEADER not in response.headers
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    """A limit a route declares: at most what the environment variable ``variable`` sets
+    (empty: no limit), counted per ``by``; beyond it, 429 saying ``message``. ``deduct_when``
+    counts only the answers it accepts. Applied to a view, it records itself there."""
+
+    variable: str
+    by: Callable[[], str]
+    message: str
+    deduct_when: Callable[[Response], bool] | None = None
+
+    def __call__(self, view: View) -> View:
+        setattr(view, DECLARED, (*declared_by(view), self))
+        return view
+
+    def limit(self, value: str) -> Limit:
+        """This limit at ``value``, for the app's limiter: counted on its own route only."""
+        return Limit(
+            value,
+            key_function=self.by,
+            error_message=self.message,
+            deduct_when=self.deduct_when,
+            exempt_when=lambda: self not in declared_by(_view()),
+        )
+
+
+def exempt(view: View) -> View:
+    """Never limited, by the per-address default either: probes and scrapes."""
+    setattr(view, EXEMPT, True)
+    return view
+
+
+def declared_by(view: Any) -> tuple[RateLimit, ...]:
+    return getattr(view, DECLARED, ())
+
+
+def _view() -> Any:
+    return current_app.view_functions.get(request.endpoint or "")
+
+
 def check(name: str, value: str) -> str:
     """``value`` when empty or a valid rate limit string; fails at start-up naming ``name``."""
     if value:
@@ -80,9 +122,9 @@ def check(name: str, value: str) -> str:
 
 
 def install(app: Flask, settings: Settings) -> Limiter | None:
-    """Limit the login, sign-up and order routes (registered before this is called) as
-    ``settings`` say, and give the login route its failed-login guard (``app.extensions
-    ["logins"]``); None when ``RATE_LIMIT_ENABLED`` is off."""
+    """Count the limits ``app``'s routes declare (register them first) as ``settings`` say,
+    and give the login route its failed-login guard (``app.extensions["logins"]``); None when
+    ``RATE_LIMIT_ENABLED`` is off."""
     if settings.trusted_proxy_hops > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_hops)  # type: ignore[method-assign]
     storage_uri = settings.rate_limit_storage_url or settings.redis_url
@@ -102,9 +144,13 @@ def install(app: Flask, settings: Settings) -> Limiter | None:
     if not enabled:
         return None
     default = check("RATE_LIMIT_DEFAULT_PER_IP", settings.rate_limit_default_per_ip)
+    # Every limit is a default one, each exempt but on its own route (RateLimit.limit).
+    limits: list[str | Callable[[], str] | Limit] = [*_route_limits(app, settings)]
+    if default:
+        limits.append(Limit(default, error_message=TOO_MANY))
     limiter = Limiter(
         client_ip,
-        default_limits=[Limit(default, error_message=TOO_MANY)] if default else [],
+        default_limits=limits,
         storage_uri=storage_uri,
         storage_options=_storage_options(storage_uri),
         strategy=settings.rate_limit_strategy,
@@ -116,38 +162,26 @@ def install(app: Flask, settings: Settings) -> Limiter | None:
 
     @limiter.request_filter
     def _unlimited() -> bool:
-        # CORS preflights never count; without a default limit, the other routes are not
-        # looked at (which spares them the limiter's own work, about 0.1 ms a request).
-        return request.method == "OPTIONS" or (not default and request.endpoint not in LIMITED)
+        # CORS preflights never count; without a default limit, a route that declares none is
+        # not looked at (which spares it the limiter's own work, about 0.1 ms a request).
+        view = _view()
+        if request.method == "OPTIONS" or getattr(view, EXEMPT, False):
+            return True
+        return not default and not declared_by(view)
 
-    limiter.exempt(health.bp)  # probes and scrapes
-    _limit(
-        app,
-        limiter,
-        SIGN_UP,
-        check("RATE_LIMIT_SIGNUPS_PER_IP", settings.rate_limit_signups_per_ip),
-        client_ip,
-        "Too many sign-ups from this address: try again later",
-    )
-    _limit(
-        app,
-        limiter,
-        LOGIN,
-        check("RATE_LIMIT_LOGINS_PER_IP", settings.rate_limit_logins_per_ip),
-        client_ip,
-        "Too many logins from this address: try again later",
-    )
-    _limit(
-        app,
-        limiter,
-        PLACE_ORDER,
-        check("RATE_LIMIT_ORDERS_PER_USER", settings.rate_limit_orders_per_user),
-        token_subject,
-        "Too many orders placed: try again later",
-        deduct_when=placed_order,
-    )
     app.register_error_handler(RateLimitExceeded, _too_many(limiter))
     return limiter
+
+
+def _route_limits(app: Flask, settings: Settings) -> list[Limit]:
+    """The limits ``app``'s routes declare, at the values ``settings`` give them."""
+    declared = dict.fromkeys(
+        rule for view in app.view_functions.values() for rule in declared_by(view)
+    )
+    values = {
+        rule: check(rule.variable, getattr(settings, rule.variable.lower())) for rule in declared
+    }
+    return [rule.limit(value) for rule, value in values.items() if value]
 
 
 def _storage_options(uri: str) -> dict[str, Any]:
@@ -156,31 +190,8 @@ def _storage_options(uri: str) -> dict[str, Any]:
     return {}
 
 
-def _limit(
-    app: Flask,
-    limiter: Limiter,
-    endpoint: str,
-    value: str,
-    key: Callable[[], str],
-    message: str,
-    deduct_when: Callable[[Response], bool] | None = None,
-) -> None:
-    """Wrap ``endpoint``'s view in one more limit; each limit has its own key and count."""
-    if not value:
-        return
-    decorate = limiter.limit(
-        value,
-        key_func=key,
-        error_message=message,
-        deduct_when=deduct_when,
-        override_defaults=False,  # the per-address default limit applies here too
-    )
-    view: Any = app.view_functions[endpoint]
-    app.view_functions[endpoint] = decorate(view)
-
-
-def _too_many(limiter: Limiter) -> Callable[[RateLimitExceeded], Any]:
-    def handler(exc: RateLimitExceeded) -> Any:
+def _too_many(limiter: Limiter) -> Callable[[RateLimitExceeded], Answer]:
+    def handler(exc: RateLimitExceeded) -> Answer:
         wait = _seconds_to_wait(limiter.current_limit, exc)
         return error_response(
             429, "rate_limited", exc.description or "", headers={"Retry-After": str(wait)}

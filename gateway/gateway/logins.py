@@ -31,6 +31,7 @@ from typing import Any
 
 from limits import parse_many
 
+from chassis.contracts.errors import InvalidCredentials
 from gateway.errors import ApiError
 from gateway.guarded_redis import GuardedRedis, Unavailable
 
@@ -102,8 +103,8 @@ class LoginGuard:
     @contextlib.contextmanager
     def attempt(self, email: str, client: str) -> Iterator[None]:
         """Hold a place for one login attempt of ``email`` from ``client``; a 429 when a
-        window is full. The place is kept only if the block raises the users service's
-        ``InvalidCredentials`` (a wrong password)."""
+        window is full. The place is kept only if the block raises ``InvalidCredentials``
+        (a wrong password)."""
         keys = self._keys(email, client)
         if not keys:
             yield
@@ -117,7 +118,7 @@ class LoginGuard:
         try:
             yield
         except Exception as exc:
-            if not _wrong_password(exc):
+            if not isinstance(exc, InvalidCredentials):
                 self._release(keys, member)
             raise
         else:
@@ -192,7 +193,3 @@ class MemoryWindows:
                 entries = self._entries.get(key)
                 if entries:
                     self._entries[key] = [e for e in entries if e[1] != member]
-
-
-def _wrong_password(exc: BaseException) -> bool:
-    return getattr(exc, "path", None) == "users.exceptions.InvalidCredentials"

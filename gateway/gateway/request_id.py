@@ -46,8 +46,9 @@ class AccessLogRequestId(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         atoms = record.args
-        if isinstance(atoms, Mapping):
-            request_id = valid_request_id(atoms.get(_ACCESS_ATOM))
+        answered = atoms.get(_ACCESS_ATOM) if isinstance(atoms, Mapping) else None
+        if isinstance(answered, str):
+            request_id = valid_request_id(answered)
             if request_id:
                 setattr(record, REQUEST_ID, request_id)
         return True

@@ -1,35 +1,26 @@
-"""Request schemas of the HTTP API, built from the RPC contracts where the payload is the same."""
+"""What the HTTP API takes, and how it refuses what it cannot take.
+
+Routes declare their input with ``Blueprint.arguments`` (``gateway.api``), which reads it
+through ``parser`` below: a body that is not a JSON object is a 400 ``invalid_json``; a field
+that is unknown, invalid, or text that no service could store is a 400 ``invalid_input`` naming
+it, in a body or a query string alike. Payloads that are shared contracts are not repeated here.
+"""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NoReturn
 
-from flask import request
+from flask import Request, request
 from flask.json.provider import DefaultJSONProvider
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields
+from webargs.flaskparser import FlaskParser
 
-from chassis.contracts.orders import MAX_ORDER_ITEMS, MAX_QUANTITY, check_merged_quantities
-from chassis.contracts.products import MAX_PAGE, NewProduct, ProductChanges
-from chassis.contracts.users import Credentials, RegisterUser
+from chassis.contracts.orders import MAX_ID as MAX_ID
+from chassis.contracts.sales import SalesQuery
+from chassis.contracts.users import RegisterUser
 from gateway.errors import ApiError
 
-__all__ = [
-    "NewProduct",
-    "ProductChanges",
-    "Credentials",
-    "Registration",
-    "PageQuery",
-    "NewOrder",
-    "SalesQuery",
-    "body",
-    "no_body",
-    "query",
-    "JsonProvider",
-]
-
-MAX_ID = 2**31 - 1
-MAX_SALES_DAYS = 366  # a report covers at most a (leap) year, both ends included
 UNSTORABLE_TEXT = "Must not contain NUL or unpaired surrogate characters."
 
 
@@ -40,51 +31,15 @@ class Registration(RegisterUser):
         exclude = ("role",)
 
 
-class PageQuery(Schema):
-    offset = fields.Int(load_default=0, validate=validate.Range(min=0, max=10**9))
-    limit = fields.Int(load_default=20, validate=validate.Range(min=1, max=MAX_PAGE))
-
-
-class OrderItem(Schema):
-    product_id = fields.Int(required=True, strict=True, validate=validate.Range(min=1, max=MAX_ID))
-    quantity = fields.Int(
-        required=True, strict=True, validate=validate.Range(min=1, max=MAX_QUANTITY)
-    )
-
-
-class NewOrder(Schema):
-    items = fields.List(
-        fields.Nested(OrderItem),
-        required=True,
-        validate=validate.Length(min=1, max=MAX_ORDER_ITEMS),
-    )
-    payment_token = fields.Str(
-        required=True,
-        validate=[
-            validate.Length(min=1, max=100),
-            validate.Regexp(r".*\S", error="Must not be blank."),
-        ],
-    )
-
-    @validates_schema
-    def _merged_within_bounds(self, data: dict[str, Any], **kwargs: Any) -> None:
-        check_merged_quantities(data["items"])
-
-
-class SalesQuery(Schema):
+class SalesPeriod(SalesQuery):
     """``?from=YYYY-MM-DD&to=YYYY-MM-DD``, both days included."""
 
     date_from = fields.Date(required=True, data_key="from")
     date_to = fields.Date(required=True, data_key="to")
 
-    @validates_schema
-    def _a_range(self, data: dict[str, Any], **kwargs: Any) -> None:
-        start: date = data["date_from"]
-        end: date = data["date_to"]
-        if end < start:
-            raise ValidationError("Must not be before from.", "to")
-        if (end - start).days + 1 > MAX_SALES_DAYS:
-            raise ValidationError(f"The range may cover at most {MAX_SALES_DAYS} days.", "to")
+
+class Empty(Schema):
+    """The body of a route that takes none: nothing, or ``{}``."""
 
 
 def _unstorable(data: dict[str, Any]) -> dict[Any, Any]:
@@ -122,41 +77,53 @@ def _invalid(messages: Any) -> ApiError:
     return ApiError(400, "invalid_input", "Invalid input", fields_)
 
 
-def body(schema: Schema) -> dict[str, Any]:
-    """The request's JSON object, validated; a 400 naming the fields otherwise."""
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise ApiError(
-            400,
-            "invalid_json",
-            "The body must be a JSON object",
-            {"_body": ["Send a JSON object with Content-Type: application/json."]},
-        )
-    unstorable = _unstorable(data)
-    if unstorable:
-        raise _invalid(unstorable)
-    try:
-        return schema.load(data)
-    except ValidationError as exc:
-        raise _invalid(exc.messages) from None
+class Parser(FlaskParser):
+    """webargs' Flask parser, refusing input with the gateway's own errors."""
+
+    DEFAULT_VALIDATION_STATUS = 400
+    # A query string with a parameter the route does not know is refused, as a body is.
+    DEFAULT_UNKNOWN_BY_LOCATION = {
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION,
+        "query": None,
+        "querystring": None,
+    }
+
+    def load_json(self, req: Request, schema: Schema) -> dict[str, Any]:
+        data = req.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise ApiError(
+                400,
+                "invalid_json",
+                "The body must be a JSON object",
+                {"_body": ["Send a JSON object with Content-Type: application/json."]},
+            )
+        unstorable = _unstorable(data)
+        if unstorable:
+            raise _invalid(unstorable)
+        return data
+
+    def handle_error(
+        self,
+        error: ValidationError,
+        req: Request,
+        schema: Schema,
+        *,
+        error_status_code: int | None,
+        error_headers: Mapping[str, str] | None,
+    ) -> NoReturn:
+        # webargs files the messages under the location they came from: the fields are inside.
+        (messages,) = error.messages_dict.values()
+        raise _invalid(messages) from None
 
 
-class Empty(Schema):
-    """The body of a route that takes none: nothing, or ``{}``."""
+parser = Parser()
 
 
 def no_body() -> None:
     """Refuse a body on a route that takes none as any body is refused: fields it does not
     know (400 naming them), malformed JSON (400) or too large (413)."""
     if request.get_data(cache=True):
-        body(Empty())
-
-
-def query(schema: Schema) -> dict[str, Any]:
-    try:
-        return schema.load(request.args.to_dict())
-    except ValidationError as exc:
-        raise _invalid(exc.messages) from None
+        parser.parse(Empty, location="json")
 
 
 class JsonProvider(DefaultJSONProvider):

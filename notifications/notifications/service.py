@@ -3,14 +3,7 @@ from __future__ import annotations
 import logging
 from typing import Any, NamedTuple
 
-from nameko.dependency_providers import Config
-from nameko_sqlalchemy import Database
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
-
-from chassis import health
-from chassis.config import setting
+from chassis import base
 from chassis.contracts.events import (
     ORDER_CANCELLED,
     ORDER_CONFIRMED,
@@ -20,23 +13,21 @@ from chassis.contracts.events import (
     parse_event,
 )
 from chassis.inbox import Inbox, event_handler
-from chassis.logs import RequestContext
-from chassis.metrics import NOTIFICATIONS_FAILED, Metrics
-from chassis.ops import OpsServer
+from chassis.metrics import NOTIFICATIONS_FAILED
 from chassis.rpc import RpcProxy, call_within, rpc
 from chassis.schemas import dump, load
-from chassis.shutdown import GracefulShutdown
+from chassis.settings import Settings
+from chassis.store import Store, Transactions
 from chassis.timers import timer
-from chassis.tracing import Tracing
 from notifications import domain, schemas
 from notifications.mailer import Mailer, MailRejected, MailUnavailable
-from notifications.models import Base, Notification, Recipient
+from notifications.models import Base, Notification
+from notifications.repository import NotificationsRepository
+from notifications.settings import NotificationsSettings
 
 _log = logging.getLogger(__name__)
 
 RETRY_BATCH_SIZE = 50
-# Neither sent nor given up on: what the first attempt and the retries look for.
-UNSENT = (Notification.sent_at.is_(None), Notification.failed_at.is_(None))
 REJECTED, ATTEMPTS_EXHAUSTED = "rejected", "attempts_exhausted"
 
 
@@ -50,7 +41,7 @@ class GivenUp(NamedTuple):
     error: str
 
 
-class NotificationsService(health.PingMixin):
+class NotificationsService(base.ServiceBase):
     """Tells users about their account and their orders, by mail.
 
     Each message is stored first, in the transaction that records its event as processed, and
@@ -61,17 +52,13 @@ class NotificationsService(health.PingMixin):
 
     name = "notifications"
 
-    request_id = RequestContext()
-    shutdown = GracefulShutdown()
-    metrics = Metrics()
-    tracing = Tracing()
-    ops = OpsServer()
-
-    db = Database(Base, engine_options={"pool_pre_ping": True})
+    store: Transactions[NotificationsRepository] = Store(
+        Base, NotificationsRepository, engine_options={"pool_pre_ping": True}
+    )
     inbox = Inbox(Base)
     mailer = Mailer()
     users_rpc = RpcProxy("users")
-    config = Config()
+    settings = Settings(NotificationsSettings)
 
     @event_handler(SOURCES[USER_REGISTERED], USER_REGISTERED)
     def handle_user_registered(self, body: Any) -> None:
@@ -113,16 +100,9 @@ class NotificationsService(health.PingMixin):
         """
         sent = 0
         given_up: list[GivenUp] = []
-        with self.db.get_session() as session:
-            rows = session.scalars(
-                select(Notification)
-                .where(*UNSENT)
-                .order_by(Notification.attempts, Notification.id)
-                .limit(RETRY_BATCH_SIZE)
-                .with_for_update(skip_locked=True)
-            ).all()
-            for row in rows:
-                error = self._deliver(session, row, given_up)
+        with self.store.transaction() as notifications:
+            for row in notifications.unsent(RETRY_BATCH_SIZE):
+                error = self._deliver(notifications, row, given_up)
                 if error is None:
                     sent += 1
                 elif isinstance(error, MailUnavailable):
@@ -135,18 +115,9 @@ class NotificationsService(health.PingMixin):
         page = load(
             schemas.NotificationsPage, {"user_id": user_id, "offset": offset, "limit": limit}
         )
-        mine = Notification.user_id == page["user_id"]
-        with self.db.get_session() as session:
-            total = session.scalar(select(func.count()).select_from(Notification).where(mine))
-            rows = session.scalars(
-                select(Notification)
-                .where(mine)
-                .order_by(Notification.created_at.desc(), Notification.id.desc())
-                .offset(page["offset"])
-                .limit(page["limit"])
-            )
-            items = dump(schemas.Notification, rows, many=True)
-        return {"items": items, "total": total, "offset": page["offset"], "limit": page["limit"]}
+        with self.store.transaction() as notifications:
+            mine = notifications.for_user(page["user_id"], page["offset"], page["limit"])
+            return {**mine, "items": dump(schemas.Notification, mine["items"], many=True)}
 
     def _notify(
         self,
@@ -158,24 +129,14 @@ class NotificationsService(health.PingMixin):
     ) -> None:
         """Record the event as processed and store its notification in one transaction, then
         try to mail it. A repeated delivery of the event does nothing."""
-        with self.db.get_session() as session:
-            if not self.inbox.first_delivery(session, event):
+        with self.store.transaction() as notifications:
+            if not self.inbox.first_delivery(notifications.session, event):
                 return
             if recipient is not None:
-                _save_recipient(session, event["user_id"], *recipient)
+                notifications.keep_recipient(event["user_id"], *recipient)
             if user_id is None:
                 return
-            notification_id = session.scalar(
-                insert(Notification)
-                .values(
-                    user_id=user_id,
-                    kind=kind,
-                    subject=message.subject,
-                    body=message.body,
-                    event_id=event["event_id"],
-                )
-                .returning(Notification.id)
-            )
+            notification_id = notifications.add(user_id, kind, message, event["event_id"])
         self._deliver_now(notification_id)
 
     def _deliver_now(self, notification_id: int) -> None:
@@ -183,27 +144,23 @@ class NotificationsService(health.PingMixin):
         left to ``deliver_pending``."""
         given_up: list[GivenUp] = []
         try:
-            with self.db.get_session() as session:
-                row = session.scalar(
-                    select(Notification)
-                    .where(Notification.id == notification_id, *UNSENT)
-                    .with_for_update(skip_locked=True)
-                )
+            with self.store.transaction() as notifications:
+                row = notifications.unsent_one(notification_id)
                 if row is not None:  # otherwise the retry loop holds it, or is done with it
-                    self._deliver(session, row, given_up)
+                    self._deliver(notifications, row, given_up)
             self._report(given_up)
         except Exception:
             _log.exception("notification %s left for a retry", notification_id)
 
     def _deliver(
-        self, session: Session, row: Notification, given_up: list[GivenUp]
+        self, notifications: NotificationsRepository, row: Notification, given_up: list[GivenUp]
     ) -> Exception | None:
         """Mail ``row`` (locked by the caller) and mark it sent. A failure is counted and kept
         on the row, and returned; the row stays unsent for the next try, unless the refusal
         was permanent or that was its last try: then it is marked failed and added to
         ``given_up``, for the caller to report once committed."""
         try:
-            email = self._recipient(session, row.user_id)
+            email = self._recipient(notifications, row.user_id)
             self.mailer.send(email, row.subject, row.body, reference=row.event_id)
         except Exception as exc:
             row.last_error = f"{type(exc).__name__}: {exc}"[:1000]
@@ -220,20 +177,19 @@ class NotificationsService(health.PingMixin):
                     row.last_error,
                 )
             else:
-                row.failed_at = func.now()
+                notifications.mark_failed(row)
                 given_up.append(GivenUp(row.id, row.kind, row.attempts, reason, row.last_error))
             return exc
         row.attempts += 1
-        row.sent_at = func.now()
+        notifications.mark_sent(row)
         return None
 
     def _give_up_reason(self, row: Notification, exc: Exception) -> str | None:
         """Why sending ``row`` stops after this failure, or None while it is worth a retry."""
         if isinstance(exc, MailRejected) and exc.permanent:
             return REJECTED
-        if not isinstance(exc, MailUnavailable) and row.attempts >= setting(
-            self.config, "MAIL_MAX_ATTEMPTS", 10
-        ):
+        exhausted = row.attempts >= self.settings.mail_max_attempts
+        if not isinstance(exc, MailUnavailable) and exhausted:
             return ATTEMPTS_EXHAUSTED
         return None
 
@@ -251,22 +207,12 @@ class NotificationsService(health.PingMixin):
                 failed.error,
             )
 
-    def _recipient(self, session: Session, user_id: int) -> str:
+    def _recipient(self, notifications: NotificationsRepository, user_id: int) -> str:
         """The user's address, from the local copy, else asked of the users service and kept."""
-        recipient = session.get(Recipient, user_id)
-        if recipient is not None:
-            return recipient.email
-        timeout = setting(self.config, "USERS_RPC_TIMEOUT", 5.0)
+        email = notifications.email_of(user_id)
+        if email is not None:
+            return email
+        timeout = self.settings.users_rpc_timeout
         user = call_within(self.users_rpc, "get_user", timeout, user_id)
-        _save_recipient(session, user_id, user["email"], user["name"])
+        notifications.keep_recipient(user_id, user["email"], user["name"])
         return str(user["email"])
-
-
-def _save_recipient(session: Session, user_id: int, email: str, name: str) -> None:
-    statement = insert(Recipient).values(user_id=user_id, email=email, name=name)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[Recipient.user_id],
-            set_={"email": statement.excluded.email, "name": statement.excluded.name},
-        )
-    )

@@ -6,49 +6,39 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eventlet.greenpool import GreenPool
-from nameko.dependency_providers import Config
-from nameko_sqlalchemy import Database
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
 
-from chassis import health
-from chassis.config import setting
+from chassis import base
 from chassis.contracts.events import ORDER_CANCELLED, ORDER_CONFIRMED, SOURCES, parse_event
-from chassis.contracts.sales import SalesRow
+from chassis.contracts.orders import NewOrder, Order, OrderPage, OrderRef, UserPage
+from chassis.contracts.sales import SalesQuery, SalesRow
 from chassis.inbox import Inbox, event_handler
-from chassis.logs import RequestContext
-from chassis.metrics import Metrics
-from chassis.ops import OpsServer
 from chassis.outbox import Outbox
 from chassis.rpc import RpcProxy, rpc
 from chassis.schemas import dump, load
-from chassis.shutdown import GracefulShutdown
+from chassis.settings import Settings
+from chassis.store import Store, Transactions
 from chassis.timers import timer
-from chassis.tracing import Tracing
-from orders import domain, sales, schemas
+from orders import domain
 from orders.exceptions import IdempotencyKeyReused, OrderNotCancellable, OrderNotFound
-from orders.models import Base, Order, OrderItem
+from orders.models import Base
+from orders.repository import OrdersRepository
 from orders.saga import Saga
+from orders.settings import OrdersSettings
 
 _log = logging.getLogger(__name__)
 
 
-class OrdersService(health.PingMixin):
+class OrdersService(base.ServiceBase):
     """Orders, the saga that places them, and the sales read model."""
 
     name = "orders"
 
-    request_id = RequestContext()
-    shutdown = GracefulShutdown()
-    metrics = Metrics()
-    tracing = Tracing()
-    ops = OpsServer()
-
-    db = Database(Base, engine_options={"pool_pre_ping": True, "pool_size": 20})
+    settings = Settings(OrdersSettings)
+    store: Transactions[OrdersRepository] = Store(
+        Base, OrdersRepository, engine_options={"pool_pre_ping": True, "pool_size": 20}
+    )
     outbox = Outbox(Base)
     inbox = Inbox(Base)
-    config = Config()
     products_rpc = RpcProxy("products")
     payments_rpc = RpcProxy("payments")
 
@@ -67,7 +57,7 @@ class OrdersService(health.PingMixin):
         ``(user_id, idempotency_key)``.
         """
         data = load(
-            schemas.NewOrder,
+            NewOrder,
             {
                 "user_id": user_id,
                 "items": items,
@@ -77,42 +67,37 @@ class OrdersService(health.PingMixin):
         )
         lines = domain.merge_items(data["items"])
         fingerprint = domain.fingerprint(lines, data["payment_token"])
-        order_id = str(uuid.uuid4())
-        with self.db.get_session() as session:
-            placed = _insert_order(
-                session, order_id, data, lines, fingerprint, self._lease(), self.request_id
-            )
-            if isinstance(placed, Order):  # the key was used before
-                if placed.fingerprint != fingerprint:
+        order = domain.Order.place(
+            str(uuid.uuid4()),
+            data["user_id"],
+            lines,
+            data["payment_token"],
+            created_at=datetime.now(UTC),
+            request_id=self.request_id,
+        )
+        with self.store.transaction() as orders:
+            if not orders.add(order, data["idempotency_key"], fingerprint, self._lease()):
+                placed, placed_for = orders.by_key(data["user_id"], data["idempotency_key"])
+                if placed_for != fingerprint:
                     raise IdempotencyKeyReused(
                         "This idempotency key was used for another order",
                         {"idempotency_key": ["Used before for a different order."]},
                     )
-                return _dump(placed)
-        budget = setting(self.config, "SAGA_SYNC_BUDGET", 3.0)
-        return _dump(self._saga().run(order_id, budget, placing=True, order=placed))
+                return dump(Order, placed)
+        budget = self.settings.saga_sync_budget
+        return dump(Order, self._saga().run(order.id, budget, placing=True, order=order))
 
     @rpc
     def get_order(self, order_id: str, user_id: int | None = None) -> dict[str, Any]:
-        ref = load(schemas.OrderRef, {"order_id": order_id, "user_id": user_id})
-        with self.db.get_session() as session:
-            return _dump(_owned(session, ref))
+        ref = load(OrderRef, {"order_id": order_id, "user_id": user_id})
+        with self.store.transaction() as orders:
+            return dump(Order, _owned(orders.get(ref["order_id"]), ref))
 
     @rpc
     def list_orders(self, user_id: int, offset: int = 0, limit: int = 20) -> dict[str, Any]:
-        page = load(schemas.UserPage, {"user_id": user_id, "offset": offset, "limit": limit})
-        mine = Order.user_id == page["user_id"]
-        with self.db.get_session() as session:
-            total = session.scalar(select(func.count()).select_from(Order).where(mine))
-            rows = session.scalars(
-                select(Order)
-                .where(mine)
-                .order_by(Order.created_at.desc(), Order.id)
-                .offset(page["offset"])
-                .limit(page["limit"])
-            )
-            items = [_dump(row) for row in rows]
-        return {"items": items, "total": total, "offset": page["offset"], "limit": page["limit"]}
+        page = load(UserPage, {"user_id": user_id, "offset": offset, "limit": limit})
+        with self.store.transaction() as orders:
+            return dump(OrderPage, orders.page_of(page["user_id"], page["offset"], page["limit"]))
 
     @rpc
     def cancel_order(self, order_id: str, user_id: int) -> dict[str, Any]:
@@ -124,35 +109,39 @@ class OrdersService(health.PingMixin):
         is cancelling it, joins in: answers the cancelled order if that ends within the budget,
         else ``OrderNotCancellable`` (being cancelled) — never a half-cancelled order.
         """
-        ref = load(schemas.OrderRef, {"order_id": order_id, "user_id": user_id})
+        ref = load(OrderRef, {"order_id": order_id, "user_id": user_id})
         if ref["user_id"] is None:
             raise OrderNotFound("Give the user id of the order's owner", {"user_id": ["Required."]})
-        with self.db.get_session() as session:
-            order = _owned(session, ref)
-            if order.cancel_reason == domain.USER_CANCELLED and order.step == domain.DONE:
-                return _dump(order)  # cancelled at the owner's request: a repeated call
+        with self.store.transaction() as orders:
+            order = _owned(orders.get(ref["order_id"]), ref)
             joining = order.cancel_reason == domain.USER_CANCELLED
-            if not joining and not _start_cancelling(session, order):
-                session.refresh(order)  # as the call that moved it first left it
-                raise _not_cancellable(order.id, order.status)
-        budget = setting(self.config, "SAGA_SYNC_BUDGET", 3.0)
-        result = self._saga().run(order_id, budget)
-        if joining and (result is None or result["step"] != domain.DONE):
-            raise _not_cancellable(order_id, domain.CONFIRMED)  # the other call goes on
-        return _dump(result)
+            if joining and order.done:
+                return dump(Order, order)  # cancelled at the owner's request: a repeated call
+            if not joining:
+                try:
+                    came_from = order.cancel()
+                except domain.NotCancellable as refused:
+                    raise _not_cancellable(order.id, refused.status) from None
+                if not orders.advance(order, came_from):  # another call moved it first
+                    now = orders.get(order.id)
+                    raise _not_cancellable(order.id, now.status if now else domain.CANCELLED)
+        result = self._saga().run(order.id, self.settings.saga_sync_budget)
+        if joining and (result is None or not result.done):
+            raise _not_cancellable(order.id, domain.CONFIRMED)  # the other call goes on
+        return dump(Order, result)
 
     @rpc
     def sales_report(self, date_from: str, date_to: str) -> dict[str, Any]:
-        query = load(schemas.SalesQuery, {"date_from": date_from, "date_to": date_to})
-        with self.db.get_session() as session:
-            rows = sales.report(session, query["date_from"], query["date_to"])
+        query = load(SalesQuery, {"date_from": date_from, "date_to": date_to})
+        with self.store.transaction() as orders:
+            rows = orders.sales(query["date_from"], query["date_to"])
             return {"items": dump(SalesRow, rows, many=True)}
 
     @timer("SAGA_RECOVERY_INTERVAL", default=2.0)
     def recover_sagas(self) -> None:
         """Finish sagas left unfinished by a crash, a timeout or an unreachable service."""
-        with self.db.get_session() as session:
-            claimed = _claim_unfinished(session, self._lease(), limit=50)
+        with self.store.transaction() as orders:
+            claimed = orders.claim_unfinished(self._lease(), limit=50)
         if not claimed:
             return
         _log.info("recovering %d unfinished order(s)", len(claimed))
@@ -165,111 +154,29 @@ class OrdersService(health.PingMixin):
     @event_handler(SOURCES[ORDER_CONFIRMED], ORDER_CONFIRMED)
     def project_order_confirmed(self, body: dict[str, Any]) -> None:
         event = parse_event(ORDER_CONFIRMED, body)
-        with self.db.get_session() as session:
-            if self.inbox.first_delivery(session, event):
-                sales.count_confirmed(session, event)
+        with self.store.transaction() as orders:
+            if self.inbox.first_delivery(orders.session, event):
+                orders.count_confirmed(event)
 
     @event_handler(SOURCES[ORDER_CANCELLED], ORDER_CANCELLED)
     def project_order_cancelled(self, body: dict[str, Any]) -> None:
         event = parse_event(ORDER_CANCELLED, body)
-        with self.db.get_session() as session:
-            if self.inbox.first_delivery(session, event):
-                sales.take_back_cancelled(session, event)
+        with self.store.transaction() as orders:
+            if self.inbox.first_delivery(orders.session, event):
+                orders.take_back_cancelled(event)
 
     def _saga(self) -> Saga:
         return Saga(
-            self.db,
+            self.store,
             self.outbox,
             self.products_rpc,
             self.payments_rpc,
-            call_timeout=setting(self.config, "SAGA_CALL_TIMEOUT", 5.0),
-            deadline=setting(self.config, "SAGA_DEADLINE", 120.0),
+            call_timeout=self.settings.saga_call_timeout,
+            deadline=self.settings.saga_deadline,
         )
 
     def _lease(self) -> datetime:
-        return datetime.now(UTC) + timedelta(seconds=setting(self.config, "SAGA_LEASE", 15.0))
-
-
-def _insert_order(
-    session: Session,
-    order_id: str,
-    data: dict[str, Any],
-    lines: list[dict[str, int]],
-    fingerprint: str,
-    lease_until: datetime,
-    request_id: str | None,
-) -> Order | dict[str, Any]:
-    """Insert the order at its first step and return it as the saga carries it; with a key
-    used before, return that order's row instead."""
-    created_at = session.scalar(
-        insert(Order)
-        .values(
-            id=order_id,
-            user_id=data["user_id"],
-            idempotency_key=data["idempotency_key"],
-            fingerprint=fingerprint,
-            status=domain.PENDING,
-            step=domain.RESERVE,
-            payment_token=data["payment_token"],
-            lease_until=lease_until,
-            request_id=request_id,
-        )
-        .on_conflict_do_nothing(constraint="orders_user_idempotency_key")
-        .returning(Order.created_at)
-    )
-    if created_at is None:
-        return session.scalar(
-            select(Order).where(
-                Order.user_id == data["user_id"],
-                Order.idempotency_key == data["idempotency_key"],
-            )
-        )
-    session.execute(insert(OrderItem), [{"order_id": order_id, **line} for line in lines])
-    return {
-        "id": order_id,
-        "user_id": data["user_id"],
-        "step": domain.RESERVE,
-        "status": domain.PENDING,
-        "cancel_reason": None,
-        "payment_token": data["payment_token"],
-        "total_cents": None,
-        "created_at": created_at,
-        "confirmed_at": None,
-        "request_id": request_id,
-        "items": [{**line, "price_cents": None} for line in lines],
-    }
-
-
-def _claim_unfinished(session: Session, lease_until: datetime, limit: int) -> list[str]:
-    """Take over unfinished orders whose lease ran out, so no other driver takes them now."""
-    stale = (
-        select(Order.id)
-        .where(Order.step != domain.DONE, Order.lease_until < func.now())
-        .order_by(Order.lease_until)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    return list(
-        session.scalars(
-            update(Order)
-            .where(Order.id.in_(stale))
-            .values(lease_until=lease_until)
-            .returning(Order.id)
-        )
-    )
-
-
-def _start_cancelling(session: Session, order: Order) -> bool:
-    """Move a confirmed, settled order to its compensation; False if it is not one now. A
-    concurrent cancel waits here on the row and then finds it moved (False)."""
-    moved = session.execute(
-        update(Order)
-        .where(Order.id == order.id, Order.status == domain.CONFIRMED, Order.step == domain.DONE)
-        .values(step=domain.COMPENSATE, cancel_reason=domain.USER_CANCELLED)
-        .returning(Order.id)
-    ).first()
-    return moved is not None
+        return datetime.now(UTC) + timedelta(seconds=self.settings.saga_lease)
 
 
 def _not_cancellable(order_id: str, status: str) -> OrderNotCancellable:
@@ -282,13 +189,8 @@ def _not_cancellable(order_id: str, status: str) -> OrderNotCancellable:
     return OrderNotCancellable(f"Order {order_id} {state}", {"status": [f"Order {state}."]})
 
 
-def _owned(session: Session, ref: dict[str, Any]) -> Order:
-    order = session.get(Order, ref["order_id"])
+def _owned(order: domain.Order | None, ref: dict[str, Any]) -> domain.Order:
     if order is None or (ref["user_id"] is not None and order.user_id != ref["user_id"]):
         # Someone else's order is reported exactly like a missing one.
         raise OrderNotFound(f"No order {ref['order_id']}", {"order_id": ["Not found."]})
     return order
-
-
-def _dump(order: Order | dict[str, Any] | None) -> dict[str, Any]:
-    return dump(schemas.Order, order)

@@ -1,13 +1,8 @@
-from chassis.errors import Conflict, NotFound, ServiceError
+from chassis.contracts.errors import (
+    AmountMismatch,
+    InvalidInput,
+    PaymentNotFound,
+    ProviderUnavailable,
+)
 
-
-class PaymentNotFound(NotFound):
-    pass
-
-
-class AmountMismatch(Conflict):
-    """A charge for an order that was already charged another amount."""
-
-
-class ProviderUnavailable(ServiceError):
-    """The provider kept failing on a refund: try again later."""
+__all__ = ["InvalidInput", "PaymentNotFound", "AmountMismatch", "ProviderUnavailable"]

@@ -2,25 +2,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko_sqlalchemy import Database
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
-
-from chassis import health
+from chassis import base
 from chassis.contracts.events import (
     PAYMENT_DECLINED,
     PAYMENT_FAILED,
     PAYMENT_REFUNDED,
     PAYMENT_SUCCEEDED,
 )
-from chassis.logs import RequestContext
-from chassis.metrics import Metrics
-from chassis.ops import OpsServer
 from chassis.outbox import Outbox
 from chassis.rpc import rpc
 from chassis.schemas import dump, load
-from chassis.shutdown import GracefulShutdown
-from chassis.tracing import Tracing
+from chassis.store import Store, Transactions
 from payments import schemas
 from payments.domain import (
     APPROVED,
@@ -37,9 +29,10 @@ from payments.domain import (
 from payments.exceptions import AmountMismatch, PaymentNotFound, ProviderUnavailable
 from payments.models import Base, Payment
 from payments.provider import PaymentProvider
+from payments.repository import PaymentsRepository
 
 
-class PaymentsService(health.PingMixin):
+class PaymentsService(base.ServiceBase):
     """Charges and refunds, each at most once per order.
 
     The payment row is the lock: a charge inserts it (or finds it) and holds it ``FOR UPDATE``
@@ -52,13 +45,9 @@ class PaymentsService(health.PingMixin):
 
     name = "payments"
 
-    request_id = RequestContext()
-    shutdown = GracefulShutdown()
-    metrics = Metrics()
-    tracing = Tracing()
-    ops = OpsServer()
-
-    db = Database(Base, engine_options={"pool_pre_ping": True})
+    store: Transactions[PaymentsRepository] = Store(
+        Base, PaymentsRepository, engine_options={"pool_pre_ping": True}
+    )
     outbox = Outbox(Base)
     provider = PaymentProvider()
 
@@ -75,8 +64,10 @@ class PaymentsService(health.PingMixin):
                 "user_id": user_id,
             },
         )
-        with self.db.get_session() as session:
-            payment = _claim(session, data["order_id"], PROCESSING, data)
+        with self.store.transaction() as payments:
+            payment = payments.claim(
+                data["order_id"], PROCESSING, data["amount_cents"], data["user_id"]
+            )
             if data["user_id"] is not None and payment.user_id not in (None, data["user_id"]):
                 raise _not_found(payment.order_id)  # another user's payment for this order
             if payment.status != PROCESSING:
@@ -100,17 +91,21 @@ class PaymentsService(health.PingMixin):
                 )
             except ProviderError as exc:
                 payment.status, payment.reason = FAILED, str(exc)[:200]
-                self.outbox.add(session, PAYMENT_FAILED, reason=payment.reason, **common)
+                self.outbox.add(payments.session, PAYMENT_FAILED, reason=payment.reason, **common)
             else:
                 if outcome.approved:
                     payment.status, payment.provider_ref = APPROVED, outcome.provider_ref
                     self.outbox.add(
-                        session, PAYMENT_SUCCEEDED, provider_ref=outcome.provider_ref, **common
+                        payments.session,
+                        PAYMENT_SUCCEEDED,
+                        provider_ref=outcome.provider_ref,
+                        **common,
                     )
                 else:
                     payment.status, payment.reason = DECLINED, outcome.reason
-                    self.outbox.add(session, PAYMENT_DECLINED, reason=outcome.reason, **common)
-            session.flush()
+                    self.outbox.add(
+                        payments.session, PAYMENT_DECLINED, reason=outcome.reason, **common
+                    )
             return _dump(payment)
 
     @rpc
@@ -122,10 +117,10 @@ class PaymentsService(health.PingMixin):
         refunded: another user's, or none, is ``PaymentNotFound`` and nothing is recorded."""
         ref = load(schemas.PaymentRef, {"order_id": order_id, "user_id": user_id})
         order_id = ref["order_id"]
-        with self.db.get_session() as session:
+        with self.store.transaction() as payments:
             if ref["user_id"] is not None:
-                _find(session, ref, with_for_update=True)
-            payment = _claim(session, order_id, VOIDED, {"amount_cents": 0})
+                _owned(payments.get(order_id, lock=True), ref)
+            payment = payments.claim(order_id, VOIDED, amount_cents=0)
             if payment.status == APPROVED:
                 try:
                     self.provider.refund(
@@ -135,45 +130,25 @@ class PaymentsService(health.PingMixin):
                     raise ProviderUnavailable(f"Refund of {order_id} failed: {exc}") from None
                 payment.status = REFUNDED
                 self.outbox.add(
-                    session,
+                    payments.session,
                     PAYMENT_REFUNDED,
                     order_id=payment.order_id,
                     user_id=payment.user_id,
                     amount_cents=payment.amount_cents,
                 )
-                session.flush()
             return _dump(payment)
 
     @rpc
     def get_payment(self, order_id: str, user_id: int | None = None) -> dict[str, Any]:
         """The order's payment; with ``user_id``, only if it is that user's."""
         ref = load(schemas.PaymentRef, {"order_id": order_id, "user_id": user_id})
-        with self.db.get_session() as session:
-            return _dump(_find(session, ref))
+        with self.store.transaction() as payments:
+            return _dump(_owned(payments.get(ref["order_id"]), ref))
 
 
-def _claim(session: Session, order_id: str, status: str, data: dict[str, Any]) -> Payment:
-    """The order's payment row, locked; inserted with ``status`` when there was none.
-
-    A concurrent call for the same order waits here until the first one's transaction ends.
-    """
-    session.execute(
-        insert(Payment)
-        .values(
-            order_id=order_id,
-            user_id=data.get("user_id"),
-            amount_cents=data["amount_cents"],
-            status=status,
-        )
-        .on_conflict_do_nothing(index_elements=[Payment.order_id])
-    )
-    return session.get(Payment, order_id, with_for_update=True, populate_existing=True)
-
-
-def _find(session: Session, ref: dict[str, Any], **options: Any) -> Payment:
-    """The order's payment. With ``ref["user_id"]``, someone else's payment (or one whose owner
-    is unknown) is reported exactly like a missing one."""
-    payment = session.get(Payment, ref["order_id"], **options)
+def _owned(payment: Payment | None, ref: dict[str, Any]) -> Payment:
+    """``payment``, when it is there for ``ref``. With ``ref["user_id"]``, someone else's
+    payment (or one whose owner is unknown) is reported exactly like a missing one."""
     if payment is None or ref["user_id"] not in (None, payment.user_id):
         raise _not_found(ref["order_id"])
     return payment

@@ -1,15 +1,3 @@
-from chassis.errors import Conflict, InvalidInput, NotFound
+from chassis.contracts.errors import DuplicateSku, InvalidInput, OutOfStock, ProductNotFound
 
 __all__ = ["InvalidInput", "ProductNotFound", "DuplicateSku", "OutOfStock"]
-
-
-class ProductNotFound(NotFound):
-    pass
-
-
-class DuplicateSku(Conflict):
-    pass
-
-
-class OutOfStock(Conflict):
-    """Not enough stock for at least one item; ``fields`` names each short product."""

@@ -1,15 +1,8 @@
-from chassis.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from chassis.contracts.errors import (
+    InvalidCredentials,
+    InvalidInput,
+    UserAlreadyExists,
+    UserNotFound,
+)
 
 __all__ = ["InvalidInput", "UserAlreadyExists", "UserNotFound", "InvalidCredentials"]
-
-
-class UserAlreadyExists(Conflict):
-    pass
-
-
-class UserNotFound(NotFound):
-    pass
-
-
-class InvalidCredentials(Unauthorized):
-    pass

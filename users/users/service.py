@@ -2,40 +2,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko_sqlalchemy import Database
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-
-from chassis import health
+from chassis import base
 from chassis.contracts.events import USER_REGISTERED
 from chassis.contracts.users import ADMIN, CUSTOMER
-from chassis.database import is_unique_violation
-from chassis.logs import RequestContext
-from chassis.metrics import Metrics
-from chassis.ops import OpsServer
 from chassis.outbox import Outbox
 from chassis.rpc import rpc
 from chassis.schemas import dump, load
-from chassis.shutdown import GracefulShutdown
-from chassis.tracing import Tracing
+from chassis.store import Store, Transactions
 from users import schemas
 from users.domain import Passwords, normalize_email
 from users.exceptions import InvalidCredentials, UserAlreadyExists, UserNotFound
-from users.models import Base, User
+from users.models import Base
+from users.repository import UsersRepository
 
 passwords = Passwords()
 
 
-class UsersService(health.PingMixin):
+class UsersService(base.ServiceBase):
     name = "users"
 
-    request_id = RequestContext()
-    shutdown = GracefulShutdown()
-    metrics = Metrics()
-    tracing = Tracing()
-    ops = OpsServer()
-
-    db = Database(Base, engine_options={"pool_pre_ping": True})
+    store: Transactions[UsersRepository] = Store(
+        Base, UsersRepository, engine_options={"pool_pre_ping": True}
+    )
     outbox = Outbox(Base)
 
     @rpc
@@ -52,8 +40,8 @@ class UsersService(health.PingMixin):
     @rpc
     def authenticate(self, email: str, password: str) -> dict[str, Any]:
         data = load(schemas.Credentials, {"email": email, "password": password})
-        with self.db.get_session() as session:
-            user = session.scalar(select(User).where(User.email == normalize_email(data["email"])))
+        with self.store.transaction() as users:
+            user = users.by_email(normalize_email(data["email"]))
             password_hash = user.password_hash if user else None
             if not passwords.verify(password_hash, data["password"]):
                 raise InvalidCredentials("Wrong email or password")
@@ -64,33 +52,29 @@ class UsersService(health.PingMixin):
             schemas.RegisterUser,
             {"email": email, "password": password, "name": name, "role": role},
         )
-        user = User(
-            email=normalize_email(data["email"]),
-            name=data["name"].strip(),
-            role=data["role"],
-            password_hash=passwords.hash(data["password"]),
-        )
-        try:
-            with self.db.get_session() as session:
-                session.add(user)
-                session.flush()
-                result = dump(schemas.User, user)
-                # Same transaction as the new row: the event exists if and only if the user does.
-                self.outbox.add(
-                    session,
-                    USER_REGISTERED,
-                    user_id=result["id"],
-                    email=result["email"],
-                    name=result["name"],
-                    role=result["role"],
-                )
-        except IntegrityError as exc:
-            if is_unique_violation(exc):
+        password_hash = passwords.hash(data["password"])  # slow by design: outside the transaction
+        with self.store.transaction() as users:
+            user = users.add(
+                email=normalize_email(data["email"]),
+                name=data["name"].strip(),
+                role=data["role"],
+                password_hash=password_hash,
+            )
+            if user is None:
                 raise UserAlreadyExists(
                     "A user with this email already exists",
                     {"email": ["Already registered."]},
-                ) from None
-            raise
+                )
+            result = dump(schemas.User, user)
+            # Same transaction as the new row: the event exists if and only if the user does.
+            self.outbox.add(
+                users.session,
+                USER_REGISTERED,
+                user_id=result["id"],
+                email=result["email"],
+                name=result["name"],
+                role=result["role"],
+            )
         return result
 
     @rpc
@@ -98,8 +82,8 @@ class UsersService(health.PingMixin):
         """A user's profile. With ``requester_id`` (a caller acting for a user), only that user's
         own: someone else's is reported exactly like a missing one."""
         data = load(schemas.UserRef, {"user_id": user_id, "requester_id": requester_id})
-        with self.db.get_session() as session:
-            user = session.get(User, data["user_id"])
+        with self.store.transaction() as users:
+            user = users.get(data["user_id"])
             if user is None or data["requester_id"] not in (None, user.id):
                 raise UserNotFound(f"No user {data['user_id']}", {"user_id": ["Not found."]})
             return dump(schemas.User, user)

@@ -11,20 +11,29 @@ import json
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any
 
-from flask import Blueprint, current_app
+from flask import Blueprint, Response, current_app
 from kombu import Connection
 
+from gateway import api
+from gateway.config import Settings
 from gateway.context import settings
+from gateway.limits import exempt
 from gateway.metrics import exposition
+from gateway.responses import Health
 
-bp = Blueprint("health", __name__)
+bp = api.Blueprint("health", __name__)
 ops_bp = Blueprint("ops", __name__)
 
 
-@bp.get("/health")
+@bp.get("/health", tags=[api.OPERATIONS])
+@bp.alt_response(200, schema=Health, description="The process answers.", success=True)
+@exempt  # probes, never limited
 @ops_bp.get("/health/live")
-def health():
+def health() -> dict[str, str]:
+    """Liveness"""
     return {"status": "ok"}
 
 
@@ -37,21 +46,21 @@ def _check_broker() -> str | None:
     return None
 
 
-def _ping(service: str) -> str | None:
+def _ping(ready_rpc: Any, service: str) -> str | None:
     try:
-        answer = current_app.extensions["ready_rpc"].call(service, "ping")
+        answer = ready_rpc.call(service, "ping")
     except Exception as exc:
         return f"no answer: {exc.__class__.__name__}"
     return None if answer.get("status") == "ok" else f"unexpected answer: {answer!r}"
 
 
-def _service_ready(service: str) -> str | None:
+def _service_ready(config: Settings, service: str) -> str | None:
     """What the service's own readiness check (its database, the broker...) says is wrong."""
-    url = settings().ops_urls.get(service)
+    url = config.ops_urls.get(service)
     if url is None:
         return None
     try:
-        with urllib.request.urlopen(f"{url}/health/ready", timeout=settings().ready_timeout):
+        with urllib.request.urlopen(f"{url}/health/ready", timeout=config.ready_timeout):
             return None
     except urllib.error.HTTPError as exc:
         try:
@@ -63,12 +72,13 @@ def _service_ready(service: str) -> str | None:
         return f"health port unreachable: {exc.__class__.__name__}"
 
 
-def _check_service(service: str) -> str | None:
-    return _ping(service) or _service_ready(service)
+def _check_service(config: Settings, ready_rpc: Any, service: str) -> str | None:
+    # In a thread of its own: given what it needs, as it has no app context.
+    return _ping(ready_rpc, service) or _service_ready(config, service)
 
 
 @ops_bp.get("/health/ready")
-def ready():
+def ready() -> Any:
     """200 when the broker and every service answer; 503 naming what failed otherwise.
 
     A service is ready when it answers an RPC ping through the broker (the path every request
@@ -77,18 +87,13 @@ def ready():
     broker = _check_broker()
     checks["rabbitmq"] = broker or "ok"
     if broker is None:
-        app = current_app._get_current_object()
         services = settings().services
-
-        def ping(service: str) -> str | None:
-            with app.app_context():
-                return _check_service(service)
-
+        check = partial(_check_service, settings(), current_app.extensions["ready_rpc"])
         with ThreadPoolExecutor(max_workers=len(services)) as pool:
-            for service, failure in zip(services, pool.map(ping, services), strict=True):
+            for service, failure in zip(services, pool.map(check, services), strict=True):
                 checks[service] = failure or "ok"
     failed = sorted(name for name, state in checks.items() if state != "ok")
-    body = {"status": "ready" if not failed else "unavailable", "checks": checks}
+    body: dict[str, Any] = {"status": "ready" if not failed else "unavailable", "checks": checks}
     if failed:
         body["failed"] = failed
         return body, 503
@@ -96,5 +101,5 @@ def ready():
 
 
 @ops_bp.get("/metrics")
-def metrics():
+def metrics() -> Response:
     return exposition()

@@ -7,13 +7,16 @@ import re
 import uuid
 from typing import Any
 
-from flask import Blueprint, g
+from flask import g
 
-from gateway import schemas
-from gateway.auth import login_required
+from chassis.contracts.orders import Order, OrderPage, OrderPlacement
+from chassis.contracts.paging import PageQuery
+from gateway.api import LOCATION, Blueprint, path_parameter
 from gateway.context import idempotency, rpc, settings
 from gateway.errors import ApiError
-from gateway.idempotency import header_key
+from gateway.idempotency import REPLAYED_HEADER, KeyHeader
+from gateway.limits import placed_order, token_subject
+from gateway.schemas import no_body
 
 _log = logging.getLogger(__name__)
 
@@ -23,6 +26,17 @@ PENDING = "pending"
 GATEWAY_KEY_PREFIX = "gateway:"  # a key the gateway made for a request that came without one
 CANCELLED = "cancelled"
 _ORDER_ID = re.compile(r"[0-9a-f-]{1,64}")
+
+ORDER_ID = path_parameter("order_id", {"type": "string", "format": "uuid"})
+NOT_FOUND = "No such order, or not the caller's (`order_not_found`)."
+PLACED_HEADERS = {
+    **LOCATION,
+    REPLAYED_HEADER: {
+        "description": "`true` when this is the stored answer to an earlier request with the "
+        "same Idempotency-Key.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+}
 
 
 def _known_id(order_id: str) -> str:
@@ -37,24 +51,59 @@ def _location(order: dict[str, Any]) -> dict[str, str]:
 
 
 @bp.post("")
-@login_required
-def create_order():
-    key = header_key()
-    # Validated before the key is claimed: a refused body leaves the key free for the
-    # corrected request.
-    data = schemas.body(schemas.NewOrder())
+@bp.limit(
+    "RATE_LIMIT_ORDERS_PER_USER",
+    by=token_subject,
+    message="Too many orders placed: try again later",
+    deduct_when=placed_order,
+)
+@bp.auth()
+@bp.arguments(KeyHeader, location="headers")
+# Read before the key is claimed: a refused body leaves the key free for the corrected request.
+@bp.arguments(OrderPlacement)
+@bp.alt_response(
+    201,
+    schema=Order,
+    description="Settled: confirmed, or cancelled with its reason.",
+    headers=PLACED_HEADERS,
+    success=True,
+)
+@bp.alt_response(
+    202,
+    schema=Order,
+    description="Accepted, still pending: watch it at Location until it settles.",
+    headers=PLACED_HEADERS,
+    success=True,
+)
+@bp.errors(
+    409,
+    description="A request with this Idempotency-Key is still in progress (`request_in_progress`).",
+)
+@bp.errors(
+    422,
+    description="A product does not exist (`unknown_product`), a service refused the order "
+    "(`order_rejected`), or the Idempotency-Key was used for another request "
+    "(`idempotency_key_reused`).",
+)
+@bp.errors(503, 504)
+def create_order(headers: dict[str, str], placement: dict[str, Any]) -> Any:
+    """Place an order
 
+    Prices come from the catalogue. The saga runs for up to a few seconds while the client
+    waits; an order not settled by then is answered 202, pending.
+    """
+    key = headers.get("key")
     # orders keys the order on it: a request redelivered to orders (its process died before
     # answering) finds the order it placed instead of placing and charging a second one.
     service_key = key or f"{GATEWAY_KEY_PREFIX}{uuid.uuid4()}"
 
-    def place():
+    def place() -> Any:
         order = rpc().call(
             "orders",
             "create_order",
             g.user["id"],
-            data["items"],
-            data["payment_token"],
+            placement["items"],
+            placement["payment_token"],
             service_key,
         )
         # Still pending: accepted, and its Location is where to watch it settle.
@@ -64,23 +113,50 @@ def create_order():
 
 
 @bp.get("")
-@login_required
-def list_orders():
-    page = schemas.query(schemas.PageQuery())
+@bp.auth()
+@bp.arguments(PageQuery, location="query")
+@bp.alt_response(200, schema=OrderPage, description="The page.", success=True)
+@bp.errors(503, 504)
+def list_orders(page: dict[str, int]) -> Any:
+    """A page of the caller's orders, newest first"""
     return rpc().read("orders", "list_orders", g.user["id"], page["offset"], page["limit"])
 
 
-@bp.get("/<order_id>")
-@login_required
-def get_order(order_id: str):
+@bp.get("/<order_id>", parameters=[ORDER_ID])
+@bp.auth()
+@bp.alt_response(200, schema=Order, description="The order.", success=True)
+@bp.errors(404, description=NOT_FOUND)
+@bp.errors(503, 504)
+def get_order(order_id: str) -> Any:
+    """One of the caller's orders, with product names"""
     order = rpc().read("orders", "get_order", _known_id(order_id), g.user["id"])
     return _with_product_names(order)
 
 
-@bp.post("/<order_id>/cancel")
-@login_required
-def cancel_order(order_id: str):
-    schemas.no_body()
+@bp.post("/<order_id>/cancel", parameters=[ORDER_ID])
+@bp.auth()
+@bp.alt_response(
+    200, schema=Order, description="The order, cancelled.", headers=LOCATION, success=True
+)
+@bp.alt_response(
+    202,
+    schema=Order,
+    description="Accepted: the refund and the return of the stock go on; the order still "
+    "stands as confirmed until they end. Watch it at Location.",
+    headers=LOCATION,
+    success=True,
+)
+@bp.errors(400, description="A body was sent: this route takes none (or `{}`).")
+@bp.errors(404, description=NOT_FOUND)
+@bp.errors(
+    409,
+    description="Still pending, already cancelled, or being cancelled by another request "
+    "(`order_not_cancellable`).",
+)
+@bp.errors(413, 503, 504)
+def cancel_order(order_id: str) -> Any:
+    """Cancel one of the caller's confirmed orders: refunded, stock given back"""
+    no_body()
     order = rpc().call("orders", "cancel_order", _known_id(order_id), g.user["id"])
     # Not cancelled yet: the refund and the stock's return go on, watched at Location.
     return order, 200 if order["status"] == CANCELLED else 202, _location(order)

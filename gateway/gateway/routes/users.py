@@ -1,30 +1,60 @@
-from flask import Blueprint, g
+from typing import Any
 
-from gateway import schemas
-from gateway.auth import issue_token, login_required
+from flask import g
+
+from chassis.contracts.users import Credentials, User
+from gateway.api import LOCATION, Blueprint
+from gateway.auth import issue_token
 from gateway.context import logins, rpc, settings
 from gateway.limits import client_ip
+from gateway.responses import Token
+from gateway.schemas import Registration
 
 bp = Blueprint("users", __name__)
 
 
 @bp.post("/api/v1/users")
-def register():
-    data = schemas.body(schemas.Registration())
+@bp.limit(
+    "RATE_LIMIT_SIGNUPS_PER_IP",
+    by=client_ip,
+    message="Too many sign-ups from this address: try again later",
+)
+@bp.arguments(Registration)
+@bp.alt_response(201, schema=User, description="The new user.", headers=LOCATION, success=True)
+@bp.errors(409, description="The email is already registered (`user_exists`).")
+@bp.errors(503, 504)
+def register(data: dict[str, Any]) -> Any:
+    """Sign up as a customer"""
     user = rpc().call("users", "register_user", **data)
     return user, 201, {"Location": "/api/v1/users/me"}
 
 
 @bp.get("/api/v1/users/me")
-@login_required
-def me():
+@bp.auth()
+@bp.alt_response(200, schema=User, description="The user.", success=True)
+@bp.errors(404, description="The token's user no longer exists (`user_not_found`).")
+@bp.errors(503, 504)
+def me() -> Any:
+    """The user the token belongs to"""
     return rpc().read("users", "get_user", g.user["id"])
 
 
 @bp.post("/api/v1/auth/token")
-def token():
-    data = schemas.body(schemas.Credentials())
-    # Counted before the password is checked; given back unless it was the wrong one.
+@bp.limit(
+    "RATE_LIMIT_LOGINS_PER_IP",
+    by=client_ip,
+    message="Too many logins from this address: try again later",
+)
+@bp.arguments(Credentials)
+@bp.alt_response(
+    200, schema=Token, description="A token for the Authorization header.", success=True
+)
+@bp.errors(401, description="Wrong email or password (`invalid_credentials`).")
+@bp.errors(503, 504)
+def token(data: dict[str, Any]) -> Any:
+    """Log in: trade an email and password for a bearer token"""
+    # Failed logins are limited per email address too: the attempt holds its place before the
+    # password is checked, and gives it back unless it was the wrong one (gateway.logins).
     with logins().attempt(data["email"], client_ip()):
         user = rpc().call("users", "authenticate", data["email"], data["password"])
     return issue_token(user, settings())

@@ -39,3 +39,16 @@ def test_numbers_from_the_environment(monkeypatch):
     monkeypatch.setenv("SOME_COUNT", "four")
     with pytest.raises(ValueError, match="SOME_COUNT must be a number"):
         env_int("SOME_COUNT", 4)
+
+
+def test_a_services_settings_come_from_its_config_or_their_defaults(monkeypatch):
+    from chassis.settings import read_settings
+    from orders.settings import OrdersSettings
+
+    monkeypatch.delenv("SAGA_DEADLINE", raising=False)
+    monkeypatch.setenv("SAGA_SYNC_BUDGET", "1.5")
+    settings = read_settings(OrdersSettings, load_config(ROOT / "orders" / "config.yaml"))
+    assert settings.saga_sync_budget == 1.5  # from the environment, through config.yaml
+    assert settings.saga_deadline == OrdersSettings.saga_deadline  # unset: the one default
+    with pytest.raises(ValueError, match="SAGA_LEASE must be a number"):
+        read_settings(OrdersSettings, {"SAGA_LEASE": "soon"})

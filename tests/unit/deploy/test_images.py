@@ -12,7 +12,7 @@ import pytest
 
 from chassis import broker, migrate, topology
 from tests.conftest import ROOT
-from tests.unit.deploy.dockerfile import (
+from tests.unit.deploy.images import (
     DOCKERIGNORE,
     Dockerfile,
     dockerfile,

@@ -14,8 +14,8 @@ import yaml
 from chassis import broker
 from gateway.config import PUBLISHED_SECRETS
 from tests.conftest import ROOT
-from tests.unit.deploy.dockerfile import dockerfile
 from tests.unit.deploy.envfiles import generated
+from tests.unit.deploy.images import dockerfile
 from tests.unit.deploy.manifests import (
     APPS,
     KUBERNETES,

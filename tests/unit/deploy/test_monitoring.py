@@ -8,6 +8,7 @@ from prometheus_client import REGISTRY
 
 import chassis.metrics  # noqa: F401  (registers the services' metrics)
 import gateway.metrics  # noqa: F401  (registers the gateway's)
+import orders.saga  # noqa: F401  (registers the saga's outcomes)
 from chassis.config import load_config
 from gateway.config import DEFAULT_OPS_PORT
 from tests.conftest import ROOT

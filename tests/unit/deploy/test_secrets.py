@@ -16,8 +16,8 @@ from chassis import broker
 from gateway.config import check_secret
 from tests.conftest import ROOT
 from tests.unit.deploy.composefile import required_variables
-from tests.unit.deploy.dockerfile import DOCKERIGNORE, ignore_patterns, ignored
 from tests.unit.deploy.envfiles import SCRIPT, generated, parse_env, secrets_script
+from tests.unit.deploy.images import DOCKERIGNORE, ignore_patterns, ignored
 from tests.unit.deploy.manifests import OVERLAYS, SHOP_SECRETS, containers, workloads
 
 TARGETS = ("compose", "kubernetes")

@@ -22,19 +22,6 @@ def remote(exc: Exception) -> Exception:
     return deserialize(serialize(exc))
 
 
-def remote_error(path: str, message: str, fields: dict | None = None) -> Exception:
-    """What nameko rebuilds for the service exception at dotted ``path``, as ``remote`` does,
-    without importing the service."""
-    return deserialize(
-        {
-            "exc_path": path,
-            "exc_type": path.rsplit(".", 1)[-1],
-            "exc_args": [message, fields or {}],
-            "value": message,
-        }
-    )
-
-
 class FakeRpc:
     """Stands in for the RPC pool: answers ``(service, method)`` with a handler, records calls."""
 

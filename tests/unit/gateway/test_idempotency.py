@@ -4,8 +4,9 @@ import json
 import pytest
 from nameko.exceptions import RpcTimeout
 
+from chassis.contracts.errors import UnknownProduct
 from gateway.idempotency import CLAIM_TTL, fingerprint
-from tests.unit.gateway.conftest import SETTINGS, bearer, remote_error
+from tests.unit.gateway.conftest import SETTINGS, bearer, remote
 from tests.unit.gateway.test_orders import BODY, ITEMS, order
 
 
@@ -115,9 +116,7 @@ def in_turn(*answers):
 
 
 def test_refusals_are_not_kept_so_the_corrected_request_may_use_the_key(client, rpc, fake_redis):
-    unknown = remote_error(
-        "orders.exceptions.UnknownProduct", "Unknown product", {"items": {"1": ["Unknown."]}}
-    )
+    unknown = remote(UnknownProduct("Unknown product", {"items": {"1": ["Unknown."]}}))
     rpc.on("orders", "create_order", in_turn(unknown, order("confirmed")))
     assert post(client, "k-5").status_code == 422
     assert redis_key(1, "k-5") not in fake_redis.data

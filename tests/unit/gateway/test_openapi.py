@@ -6,7 +6,6 @@ import re
 import jsonschema_rs
 import pytest
 import schemathesis
-from flask import Flask
 
 from gateway.openapi import build_spec
 
@@ -100,9 +99,16 @@ def test_errors_share_one_schema(document):
     assert error["properties"]["fields"]["type"] == "object"
     for _, path, operation in operations(document):
         for status, answer in operation["responses"].items():
-            if status.startswith(("4", "5")) and path != "/ready":
+            # 414 is the HTTP server's own answer, in HTML (below): the gateway never sees it.
+            if status.startswith(("4", "5")) and path != "/ready" and status != "414":
                 schema = answer["content"]["application/json"]["schema"]
                 assert schema == {"$ref": "#/components/schemas/Error"}, (path, status)
+
+
+def test_every_operation_can_be_refused_by_the_http_server_for_its_length(document):
+    for _, path, operation in operations(document):
+        answer = operation["responses"]["414"]
+        assert answer["content"] == {"text/html": {"schema": {"type": "string"}}}, path
 
 
 def test_what_each_kind_of_route_can_answer(document):
@@ -141,8 +147,7 @@ def test_request_schemas_come_from_the_marshmallow_schemas(document):
     assert {(p["name"], p["required"]) for p in sales} == {("from", True), ("to", True)}
 
 
-def test_a_route_left_out_of_the_table_fails_the_build():
-    app = Flask(__name__)
+def test_a_route_that_declares_nothing_fails_the_build(app):
     app.add_url_rule("/api/v1/secret", "secret", lambda: "")
     with pytest.raises(KeyError, match="/api/v1/secret"):
         build_spec(app)

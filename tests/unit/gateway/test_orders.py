@@ -1,10 +1,17 @@
 import pytest
 from nameko.exceptions import RpcTimeout, UnknownService
 
+from chassis.contracts.errors import (
+    IdempotencyKeyReused,
+    OrderNotCancellable,
+    OrderNotFound,
+    ProductNotFound,
+    UnknownProduct,
+)
 from chassis.errors import InvalidInput
 from gateway.rpc import PoolExhausted
 from gateway.schemas import MAX_ID
-from tests.unit.gateway.conftest import SETTINGS, bearer, remote, remote_error
+from tests.unit.gateway.conftest import SETTINGS, bearer, remote
 
 ORDER_ID = "5f0c1e9a-7b1d-4c1e-9a55-0e8b7f6c2d10"
 ITEMS = [{"product_id": 1, "quantity": 2}, {"product_id": 2, "quantity": 1}]
@@ -28,7 +35,7 @@ def order(status="confirmed", user_id=1, order_id=ORDER_ID):
 
 
 def not_found(*args):
-    raise remote_error("orders.exceptions.OrderNotFound", f"No order {args[0]}", {})
+    raise remote(OrderNotFound(f"No order {args[0]}", {}))
 
 
 @pytest.mark.parametrize(("status", "code"), [("confirmed", 201), ("cancelled", 201)])
@@ -119,16 +126,14 @@ def test_lines_of_one_product_adding_up_past_the_bound_are_400_naming_the_line(c
     ("make", "status", "code"),
     [
         (
-            lambda: remote_error(
-                "orders.exceptions.UnknownProduct",
-                "Unknown product",
-                {"items": {"9": ["Unknown product."]}},
+            lambda: remote(
+                UnknownProduct("Unknown product", {"items": {"9": ["Unknown product."]}})
             ),
             422,
             "unknown_product",
         ),
         (
-            lambda: remote_error("orders.exceptions.IdempotencyKeyReused", "Key used", {}),
+            lambda: remote(IdempotencyKeyReused("Key used", {})),
             422,
             "idempotency_key_reused",
         ),
@@ -137,7 +142,6 @@ def test_lines_of_one_product_adding_up_past_the_bound_are_400_naming_the_line(c
     ],
 )
 def test_order_service_errors_map_to_http(client, rpc, make, status, code):
-    # Built when called: nameko rebuilds the listed paths only once an app has registered them.
     def fail(*args):
         raise make()
 
@@ -217,7 +221,7 @@ def test_a_product_that_is_gone_leaves_its_item_without_a_name(client, rpc):
         lambda: UnknownService("products"),
         PoolExhausted,
         ConnectionRefusedError,
-        lambda: remote_error("products.exceptions.ProductNotFound", "No product", {}),
+        lambda: remote(ProductNotFound("No product", {})),
         lambda: remote(InvalidInput("Invalid input", {"product_ids": ["Bad."]})),
         lambda: RuntimeError("anything else"),
     ],
@@ -273,9 +277,7 @@ def test_cancel_someone_elses_or_a_settled_order(client, rpc):
     assert response.json["error"] == "order_not_found"
 
     def settled(order_id, user_id):
-        raise remote_error(
-            "orders.exceptions.OrderNotCancellable", "Already shipped", {"status": ["Shipped."]}
-        )
+        raise remote(OrderNotCancellable("Already shipped", {"status": ["Shipped."]}))
 
     rpc.on("orders", "cancel_order", settled)
     response = client.post(f"/api/v1/orders/{ORDER_ID}/cancel", headers=bearer())

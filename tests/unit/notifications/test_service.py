@@ -1,4 +1,6 @@
 import logging
+from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import pytest
 from nameko.testing.services import worker_factory
@@ -12,9 +14,11 @@ from chassis.contracts.events import (
     make_event,
 )
 from chassis.errors import InvalidInput
+from chassis.testing import FakeStore
 from notifications.mailer import MailRejected, MailUnavailable
-from notifications.models import Notification, Recipient
 from notifications.service import NotificationsService
+from notifications.settings import NotificationsSettings
+from tests.unit.notifications.fakes import InMemoryNotifications, pending
 
 ORDER = {
     "order_id": "1a2b3c4d5e6f",
@@ -38,39 +42,59 @@ EVENTS = {
 }
 
 
-def session_of(service):
-    return service.db.get_session.return_value.__enter__.return_value
+def serving(notifications=None, store_class=FakeStore, **settings):
+    """The service over ``notifications`` (none stored, by default)."""
+    store = store_class(notifications or InMemoryNotifications())
+    values = NotificationsSettings(**{name.lower(): value for name, value in settings.items()})
+    return worker_factory(NotificationsService, settings=values, store=store)
+
+
+def stored(service):
+    return service.store.repository
 
 
 @pytest.mark.parametrize("kind", list(EVENTS))
 def test_a_duplicate_event_stores_and_sends_nothing(kind):
-    service = worker_factory(NotificationsService)
+    service = serving()
     service.inbox.first_delivery.return_value = False
     event = EVENTS[kind]()
     getattr(service, f"handle_{kind}")(event)
-    service.inbox.first_delivery.assert_called_once_with(session_of(service), event)
-    assert not session_of(service).execute.called
-    assert not session_of(service).scalar.called
+    service.inbox.first_delivery.assert_called_once_with(stored(service).session, event)
+    assert stored(service).recipients == {}
+    assert stored(service).rows == {}
     assert not service.mailer.send.called
 
 
 def test_a_payment_declined_without_a_user_is_recorded_but_notifies_nobody():
-    service = worker_factory(NotificationsService)
+    service = serving()
     service.inbox.first_delivery.return_value = True
     event = make_event(
         PAYMENT_DECLINED, order_id="o-1", user_id=None, amount_cents=100, reason="nope"
     )
     service.handle_payment_declined(event)
-    service.inbox.first_delivery.assert_called_once_with(session_of(service), event)
-    assert not session_of(service).scalar.called
+    service.inbox.first_delivery.assert_called_once_with(stored(service).session, event)
+    assert stored(service).rows == {}
     assert not service.mailer.send.called
 
 
+def test_a_new_event_is_stored_and_mailed_after_the_commit():
+    service = serving()
+    service.inbox.first_delivery.return_value = True
+    service.handle_user_registered(EVENTS[USER_REGISTERED]())
+    assert stored(service).recipients == {7: ("ada@example.com", "Ada")}
+    (row,) = stored(service).rows.values()
+    service.mailer.send.assert_called_once_with(
+        "ada@example.com", row.subject, row.body, reference=row.event_id
+    )
+    assert row.sent_at is not None and row.attempts == 1
+    assert service.store.transactions == 2  # the first attempt waits for the row's commit
+
+
 def test_an_event_breaking_its_contract_is_refused_before_the_database():
-    service = worker_factory(NotificationsService)
+    service = serving()
     with pytest.raises(InvalidInput):
         service.handle_order_confirmed({"event_id": "e-1", "order_id": "o-1"})
-    assert not service.db.get_session.called
+    assert service.store.transactions == 0
 
 
 @pytest.mark.parametrize(
@@ -86,33 +110,17 @@ def test_an_event_breaking_its_contract_is_refused_before_the_database():
     ],
 )
 def test_list_refuses_bad_page_input_naming_the_fields(args, fields):
-    service = worker_factory(NotificationsService)
+    service = serving()
     with pytest.raises(InvalidInput) as caught:
         service.list_notifications(*args)
     assert set(caught.value.fields) == fields
-    assert not service.db.get_session.called
+    assert service.store.transactions == 0
 
 
-def pending(*ids, attempts=0):
-    return [
-        Notification(
-            id=i,
-            user_id=7,
-            kind=ORDER_CONFIRMED,
-            subject=f"s{i}",
-            body="b",
-            event_id=f"e{i}",
-            attempts=attempts,
-        )
-        for i in ids
-    ]
-
-
-def retrying(rows, *outcomes, max_attempts=3):
+def retrying(rows, *outcomes, max_attempts=3, store_class=FakeStore):
     """The service, about to retry ``rows``, with the mailer answering ``outcomes`` in turn."""
-    service = worker_factory(NotificationsService, config={"MAIL_MAX_ATTEMPTS": max_attempts})
-    session_of(service).scalars.return_value.all.return_value = rows
-    session_of(service).get.return_value = Recipient(user_id=7, email="a@example.com", name="A")
+    notifications = InMemoryNotifications(*rows, recipients={7: "a@example.com"})
+    service = serving(notifications, store_class, MAIL_MAX_ATTEMPTS=max_attempts)
     service.mailer.send.side_effect = outcomes
     return service
 
@@ -136,10 +144,11 @@ def test_retries_skip_a_refused_message_and_stop_when_the_server_is_down():
 
 
 def test_retries_look_only_at_rows_neither_sent_nor_failed():
-    service = retrying([])
-    service.deliver_pending()
-    query = str(session_of(service).scalars.call_args.args[0].compile())
-    assert "notifications.sent_at IS NULL AND notifications.failed_at IS NULL" in query
+    sent, failed = pending(1, 2)
+    sent.sent_at = failed.failed_at = datetime.now(UTC)
+    service = retrying([sent, failed])
+    assert service.deliver_pending() == 0
+    assert not service.mailer.send.called
 
 
 def test_a_permanent_refusal_fails_the_row_at_once_and_counts_it(caplog):
@@ -197,10 +206,17 @@ def test_a_transient_failure_before_the_last_attempt_is_left_for_a_retry(caplog)
     assert [record.levelno for record in caplog.records] == [logging.WARNING]
 
 
+class FailingCommit(FakeStore):
+    @contextmanager
+    def transaction(self):
+        with super().transaction() as repository:
+            yield repository
+        raise RuntimeError("commit failed")
+
+
 def test_nothing_is_counted_when_marking_the_row_failed_is_not_committed():
     rows = pending(1)
-    service = retrying(rows, MailRejected("550 no", 550, permanent=True))
-    service.db.get_session.return_value.__exit__.side_effect = RuntimeError("commit failed")
+    service = retrying(rows, MailRejected("550 no", 550, permanent=True), store_class=FailingCommit)
     before = failures("rejected")
 
     with pytest.raises(RuntimeError):
@@ -209,14 +225,10 @@ def test_nothing_is_counted_when_marking_the_row_failed_is_not_committed():
 
 
 def test_an_unknown_recipient_is_asked_of_the_users_service_and_kept():
-    service = worker_factory(NotificationsService, config={"USERS_RPC_TIMEOUT": 1})
-    rows = pending(5)
-    session_of(service).scalars.return_value.all.return_value = rows
-    session_of(service).get.return_value = None
+    service = serving(InMemoryNotifications(*pending(5)), USERS_RPC_TIMEOUT=1)
     service.users_rpc.get_user.return_value = {"id": 7, "email": "b@example.com", "name": "B"}
 
     assert service.deliver_pending() == 1
     service.users_rpc.get_user.assert_called_once_with(7)
-    upsert = session_of(service).execute.call_args.args[0]
-    assert upsert.compile().params == {"user_id": 7, "email": "b@example.com", "name": "B"}
+    assert stored(service).recipients == {7: ("b@example.com", "B")}
     service.mailer.send.assert_called_once_with("b@example.com", "s5", "b", reference="e5")

@@ -1,7 +1,4 @@
-from nameko.exceptions import RemoteError
-
 from orders import domain
-from orders.saga import remote_type
 
 
 def test_items_are_merged_per_product_in_product_order():
@@ -42,12 +39,3 @@ def test_every_refused_charge_has_a_cancel_reason():
         "failed": domain.PAYMENT_FAILED,
         "voided": domain.EXPIRED,
     }
-
-
-def test_remote_errors_are_recognised_however_nameko_rebuilt_them():
-    class Rebuilt(Exception):
-        path = "products.exceptions.OutOfStock"
-
-    assert remote_type(RemoteError("OutOfStock", "Not enough stock")) == "OutOfStock"
-    assert remote_type(Rebuilt()) == "OutOfStock"
-    assert remote_type(TimeoutError()) == "TimeoutError"

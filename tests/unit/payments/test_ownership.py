@@ -4,22 +4,23 @@ import pytest
 from nameko.testing.services import worker_factory
 
 from chassis.errors import InvalidInput
+from chassis.testing import FakeStore
 from payments.domain import APPROVED, VOIDED
 from payments.exceptions import PaymentNotFound
 from payments.models import Payment
 from payments.service import PaymentsService
+from tests.unit.payments.fakes import InMemoryPayments
 
 OWNER, STRANGER = 7, 8
 
 
 def service_with(payment):
-    service = worker_factory(PaymentsService)
-    service.db.get_session.return_value.__enter__.return_value.get.return_value = payment
-    return service
+    payments = InMemoryPayments(*([payment] if payment else []))
+    return worker_factory(PaymentsService, store=FakeStore(payments))
 
 
-def session_of(service):
-    return service.db.get_session.return_value.__enter__.return_value
+def rows_of(service):
+    return service.store.repository.rows
 
 
 def approved(user_id=OWNER):
@@ -44,10 +45,12 @@ def test_a_payment_whose_owner_is_unknown_is_nobodys_to_read():
 
 
 def test_a_stranger_cannot_refund_and_nothing_is_recorded():
-    service = service_with(approved())
+    payment = approved()
+    service = service_with(payment)
     with pytest.raises(PaymentNotFound):
         service.refund("o-1", user_id=STRANGER)
-    assert not session_of(service).execute.called  # no tombstone inserted
+    assert rows_of(service) == {"o-1": payment}  # no tombstone inserted
+    assert payment.status == APPROVED
     assert not service.provider.refund.called
     assert not service.outbox.add.called
 
@@ -56,7 +59,7 @@ def test_acting_for_a_user_never_voids_an_order_that_has_no_payment():
     service = service_with(None)
     with pytest.raises(PaymentNotFound):
         service.refund("o-2", user_id=OWNER)
-    assert not session_of(service).execute.called
+    assert rows_of(service) == {}
 
 
 def test_the_owner_refunds_an_approved_payment():
@@ -84,9 +87,9 @@ def test_a_late_charge_meets_the_voided_tombstone_whoever_it_is_for():
 
 @pytest.mark.parametrize("user_id", ["7", 0, 1.5])
 def test_a_malformed_user_id_is_refused_before_the_database(user_id):
-    service = worker_factory(PaymentsService)
+    service = service_with(None)
     for method in (service.get_payment, service.refund):
         with pytest.raises(InvalidInput) as caught:
             method("o-1", user_id=user_id)
         assert set(caught.value.fields) == {"user_id"}
-    assert not service.db.get_session.called
+    assert service.store.transactions == 0

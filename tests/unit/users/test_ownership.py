@@ -4,6 +4,8 @@ import pytest
 from nameko.testing.services import worker_factory
 
 from chassis.errors import InvalidInput
+from chassis.testing import FakeStore
+from tests.unit.users.fakes import InMemoryUsers
 from users.exceptions import UserNotFound
 from users.models import User
 from users.service import UsersService
@@ -13,9 +15,7 @@ ADA = User(id=7, email="ada@example.com", name="Ada", role="customer", password_
 
 @pytest.fixture
 def service():
-    service = worker_factory(UsersService)
-    service.db.get_session.return_value.__enter__.return_value.get.return_value = ADA
-    return service
+    return worker_factory(UsersService, store=FakeStore(InMemoryUsers(ADA)))
 
 
 def test_a_user_reads_their_own_profile(service):

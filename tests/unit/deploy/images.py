@@ -1,19 +1,23 @@
-"""deploy/docker/Dockerfile and .dockerignore, read as the builder reads them, for the tests.
+"""What deploy/docker/Dockerfile builds, read with dockerfile-parse, and what .dockerignore keeps
+out of its build context.
 
-Enough of the Dockerfile syntax for what the file uses: comments, ``\\`` continuations, global
-``ARG``s, ``FROM image AS name`` stages, and instructions that a stage inherits from the stage
-it is built ``FROM`` (``USER``, ``CMD``, ``HEALTHCHECK``, ``ENV``...).
+A stage inherits what it does not set from the stage it is built ``FROM`` (``USER``, ``CMD``,
+``HEALTHCHECK``, ``ENV``...): :meth:`Dockerfile.effective` and :meth:`Dockerfile.env` follow that
+chain as the builder does.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import io
 import json
 import re
-import shlex
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+
+from dockerfile_parse import DockerfileParser
+from dockerfile_parse.util import WordSplitter, get_key_val_dictionary
 
 from tests.conftest import ROOT
 
@@ -24,7 +28,7 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 @dataclass(frozen=True)
 class Instruction:
     keyword: str  # upper case: FROM, COPY, CMD...
-    args: str  # the rest, continuation lines joined
+    args: str  # the rest, continuation lines joined, runs of blanks as one
     line: int
 
     def exec_form(self) -> list[str] | None:
@@ -53,7 +57,7 @@ class Stage:
 
 @dataclass
 class Dockerfile:
-    global_args: dict[str, str | None]
+    global_args: dict[str, str]
     stages: dict[str, Stage]
 
     def chain(self, name: str) -> list[Stage]:
@@ -72,20 +76,18 @@ class Dockerfile:
         return None
 
     def env(self, name: str) -> dict[str, str]:
-        """Every ``ENV`` in force in a stage (``KEY=value`` form)."""
+        """Every ``ENV`` in force in a stage, unexpanded (``$PATH`` stays as written)."""
         env: dict[str, str] = {}
         for stage in reversed(self.chain(name)):
             for instruction in stage.all("ENV"):
-                for pair in shlex.split(instruction.args):
-                    key, _, value = pair.partition("=")
-                    env[key] = value
+                env.update(get_key_val_dictionary(instruction.args))
         return env
 
     def copies(self, name: str) -> list[tuple[str | None, list[str], str]]:
         """``(from stage or None, sources, destination)`` of each COPY in the stage itself."""
         found = []
         for instruction in self.stages[name].all("COPY"):
-            words = instruction.args.split()
+            words = list(WordSplitter(instruction.args).split())
             options = [w for w in words if w.startswith("--")]
             paths = [w for w in words if not w.startswith("--")]
             source_stage = next(
@@ -95,43 +97,27 @@ class Dockerfile:
         return found
 
 
-def _logical_lines(text: str) -> list[tuple[int, str]]:
-    lines: list[tuple[int, str]] = []
-    pending, start = "", 0
-    for number, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):  # comments may sit inside a continuation
-            continue
-        if not pending:
-            start = number
-        if stripped.endswith("\\"):
-            pending += stripped[:-1] + " "
-            continue
-        lines.append((start, pending + stripped))
-        pending = ""
-    return lines
-
-
 def parse(text: str) -> Dockerfile:
-    global_args: dict[str, str | None] = {}
+    parser = DockerfileParser(fileobj=io.BytesIO(text.encode()), env_replace=False)
+    global_args: dict[str, str] = {}
     stages: dict[str, Stage] = {}
     current: Stage | None = None
-    for number, line in _logical_lines(text):
-        keyword, _, args = line.partition(" ")
-        keyword, args = keyword.upper(), re.sub(r"\s+", " ", args).strip()
+    for item in parser.structure:
+        keyword, line = item["instruction"], item["startline"] + 1
+        args = " ".join(item["value"].split())
+        if keyword == "COMMENT":
+            continue
         if keyword == "FROM":
-            match = re.fullmatch(r"(?:--\S+ )*(\S+)(?: AS (\S+))?", args, re.IGNORECASE)
-            assert match, f"line {number}: FROM {args}"
-            base, name = match.groups()
-            current = Stage(name=name or f"stage-{len(stages)}", base=base)
-            assert current.name not in stages, f"line {number}: stage {current.name} twice"
+            words = [w for w in WordSplitter(args).split() if not w.startswith("--")]
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
+            current = Stage(name=name or f"stage-{len(stages)}", base=words[0])
+            assert current.name not in stages, f"line {line}: stage {current.name} twice"
             stages[current.name] = current
         elif current is None:
-            assert keyword == "ARG", f"line {number}: {keyword} before the first FROM"
-            key, sep, value = args.partition("=")
-            global_args[key] = value if sep else None
+            assert keyword == "ARG", f"line {line}: {keyword} before the first FROM"
+            global_args.update(get_key_val_dictionary(args))
         else:
-            current.instructions.append(Instruction(keyword, args, number))
+            current.instructions.append(Instruction(keyword, args, line))
     return Dockerfile(global_args, stages)
 
 

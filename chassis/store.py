@@ -1,0 +1,74 @@
+"""A service's database as its workers see it: one transaction at a time, through the service's
+repository, so that ``service.py`` holds no SQL::
+
+    class ProductsService(ServiceBase):
+        store = Store(Base, ProductsRepository)
+
+        @rpc
+        def get_product(self, product_id):
+            with self.store.transaction() as products:  # a ProductsRepository on one session
+                return products.get(product_id)
+            # committed here; rolled back if the block raised
+
+The repository's ``session`` is the transaction's, for what must commit with it (an outbox
+event, an inbox claim). Unit tests give the worker an in-memory repository instead
+(:func:`chassis.testing.fake_store`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Generic, TypeVar
+
+from nameko_sqlalchemy import Database
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import DeclarativeBase, Session
+
+R = TypeVar("R")
+
+
+class Repository:
+    """Base of each service's repository: the SQL of one service, over one session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def page(self, query: Select[Any], offset: int, limit: int) -> dict[str, Any]:
+        """One page of ``query`` (already ordered) and how many rows it has in all: the
+        ``{"items", "total", "offset", "limit"}`` envelope every list call answers."""
+        total = self.session.scalar(
+            select(func.count()).select_from(query.order_by(None).subquery())
+        )
+        items = list(self.session.scalars(query.offset(offset).limit(limit)))
+        return {"items": items, "total": total or 0, "offset": offset, "limit": limit}
+
+
+class Transactions(Generic[R]):
+    """What a worker gets: ``transaction()`` opens one and lends the repository on it."""
+
+    def __init__(self, open_session: Callable[[], Any], repository: Callable[[Session], R]):
+        self._open_session = open_session
+        self._repository = repository
+
+    @contextmanager
+    def transaction(self) -> Iterator[R]:
+        with self._open_session() as session:
+            yield self._repository(session)
+
+
+class Store(Database):
+    """nameko-sqlalchemy's ``Database``, handing workers transactions on a repository."""
+
+    def __init__(
+        self,
+        declarative_base: type[DeclarativeBase],
+        repository: Callable[[Session], Any],
+        **options: Any,
+    ) -> None:
+        super().__init__(declarative_base, **options)
+        self.repository = repository
+
+    def get_dependency(self, worker_ctx: Any) -> Transactions[Any]:
+        db = super().get_dependency(worker_ctx)
+        return Transactions(db.get_session, self.repository)
