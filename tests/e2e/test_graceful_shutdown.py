@@ -49,7 +49,7 @@ def own_gateway(cluster_env, tmp_path):
         try:
             if requests.get(f"{base}/health", timeout=1).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening, or still loading
             pass
         assert time.monotonic() < deadline, log.read_text(errors="replace")
         time.sleep(0.1)
