@@ -56,7 +56,7 @@ lint: install ## ruff (lint + format check) and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy chassis users/users products/products orders/orders payments/payments \
 		notifications/notifications gateway/gateway deploy/local/run.py deploy/local/smtp_sink.py \
-		deploy/docker/healthcheck.py
+		deploy/docker/healthcheck.py bench
 	$(VENV)/bin/mypy deploy/secrets.py  # alone: beside the others it would stand for the stdlib's
 
 format: install ## apply ruff's fixes and formatting

@@ -192,7 +192,7 @@ class Clients:
         self.lock = threading.Lock()
         self.placed = 0
         self.accepted: dict[str, dict[str, Any]] = {}
-        self.refused = Counter()  # status → count
+        self.refused: Counter[int] = Counter()  # status → count
         self.bad_refusals: list[str] = []
         self.hung = 0
         self.gave_up = 0
@@ -258,10 +258,10 @@ def setup(base: str, users: int, orders: int) -> tuple[list[str], dict[int, int]
     admin.raise_for_status()
     headers = {"Authorization": f"Bearer {admin.json()['access_token']}"}
     run = uuid.uuid4().hex[:8]
-    products = {}
+    products: dict[int, int] = {}
     # About half the units asked for exist: many orders end out of stock.
     for n in range(3):
-        body = {
+        body: dict[str, Any] = {
             "sku": f"CHAOS-{run}-{n}",
             "name": f"Chaos {n}",
             "price_cents": 500 + n,

@@ -67,8 +67,10 @@ async def run(
     seconds: float,
     warmup: float = 2.0,
     headers: Callable[[int], dict[str, str]] | None = None,
+    on_measure: Callable[[], None] | None = None,
 ) -> Result:
-    """Drive ``request`` from ``connections`` loops; measure after ``warmup`` seconds."""
+    """Drive ``request`` from ``connections`` loops; measure after ``warmup`` seconds, calling
+    ``on_measure`` then (an exception it raises ends the run)."""
     result = Result(scenario, connections, seconds)
     measure_from = result.measured_from = time.monotonic() + warmup
     stop_at = measure_from + seconds
@@ -94,5 +96,10 @@ async def run(
                     result.latencies.append(took)
                     result.outcomes[outcome] = result.outcomes.get(outcome, 0) + 1
 
-    await asyncio.gather(*(loop(i) for i in range(connections)))
+    async def mark() -> None:
+        await asyncio.sleep(warmup)
+        if on_measure is not None:
+            on_measure()
+
+    await asyncio.gather(mark(), *(loop(i) for i in range(connections)))
     return result

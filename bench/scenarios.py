@@ -6,11 +6,15 @@ import asyncio
 import random
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 
 from bench.load import RATE_LIMITED, Result, run
+
+# Called when measuring begins, after the warm-up.
+OnMeasure = Callable[[], None] | None
 
 CATALOGUE = 200  # products the reads spread over
 STOCK = 100_000_000  # enough that order-place never runs out
@@ -80,7 +84,9 @@ class Shop:
             return created["id"]
 
 
-async def product_read(shop: Shop, connections: int, seconds: float) -> Result:
+async def product_read(
+    shop: Shop, connections: int, seconds: float, on_measure: OnMeasure = None
+) -> Result:
     # Warm the cache: every product read once before measuring.
     async with aiohttp.ClientSession() as session:
         for product_id in shop.product_ids:
@@ -93,10 +99,14 @@ async def product_read(shop: Shop, connections: int, seconds: float) -> Result:
             await response.read()
             return _outcome(response.status)
 
-    return await run("product-read", request, connections=connections, seconds=seconds)
+    return await run(
+        "product-read", request, connections=connections, seconds=seconds, on_measure=on_measure
+    )
 
 
-async def catalogue_browse(shop: Shop, connections: int, seconds: float) -> Result:
+async def catalogue_browse(
+    shop: Shop, connections: int, seconds: float, on_measure: OnMeasure = None
+) -> Result:
     async def request(session: aiohttp.ClientSession, index: int) -> str | None:
         offset = random.randrange(0, CATALOGUE, 20)
         async with session.get(
@@ -105,10 +115,18 @@ async def catalogue_browse(shop: Shop, connections: int, seconds: float) -> Resu
             await response.read()
             return _outcome(response.status)
 
-    return await run("catalogue-browse", request, connections=connections, seconds=seconds)
+    return await run(
+        "catalogue-browse",
+        request,
+        connections=connections,
+        seconds=seconds,
+        on_measure=on_measure,
+    )
 
 
-async def order_place(shop: Shop, connections: int, seconds: float) -> Result:
+async def order_place(
+    shop: Shop, connections: int, seconds: float, on_measure: OnMeasure = None
+) -> Result:
     """Orders with fresh idempotency keys; each one followed to a terminal state."""
     pending: list[tuple[float, int, str]] = []
 
@@ -134,6 +152,7 @@ async def order_place(shop: Shop, connections: int, seconds: float) -> Result:
         connections=connections,
         seconds=seconds,
         headers=lambda i: {"Authorization": f"Bearer {shop.tokens[i % len(shop.tokens)]}"},
+        on_measure=on_measure,
     )
     # Orders answered "pending" are followed until they end, and counted as they ended.
     outcomes = dict(result.outcomes)
