@@ -1,9 +1,10 @@
 """The one place holding cluster RPC clients.
 
-A standalone nameko client is single-threaded and costly to start (a connection, a channel and
-a reply queue), so each gunicorn worker keeps a pool of started clients, each lent to one
-request at a time. A client whose call timed out or lost its connection is thrown away: its
-reply queue may still receive the late answer, which must not be read by the next request.
+Each gunicorn worker keeps a pool of connected clients (``gateway.amqp_rpc``: one connection
+and reply queue each), each lent to one request at a time. A client that timed out
+is lent again: the late answer to its call is dropped when it arrives. One whose connection
+broke is thrown away, and so is an idle one found disconnected (the broker restarted) before it
+is lent.
 """
 
 from __future__ import annotations
@@ -16,17 +17,15 @@ from contextlib import contextmanager
 from typing import Any
 
 from kombu.exceptions import OperationalError
-from nameko.exceptions import RpcTimeout
-from nameko.standalone.rpc import ClusterRpcProxy
 
 from chassis import tracing
 from chassis.logs import REQUEST_ID, current_request_id
-from chassis.rpc import expiring
+from gateway.amqp_rpc import AmqpRpcClient
 
 _log = logging.getLogger(__name__)
 
-# Errors after which a client's connection or reply queue cannot be trusted.
-BROKEN = (RpcTimeout, OperationalError, OSError, ConnectionError)
+# Errors after which a client's connection cannot be trusted.
+BROKEN = (OperationalError, OSError, ConnectionError)
 
 
 class PoolExhausted(Exception):
@@ -42,24 +41,22 @@ class RpcPool:
         acquire_timeout: float = 5.0,
         timeouts: Mapping[str, float] | None = None,
     ):
-        self._config = {"AMQP_URI": amqp_uri, "serializer": "json"}
+        self._amqp_uri = amqp_uri
         self._timeout = timeout
         self._timeouts = dict(timeouts or {})  # per "service.method" or per "service"
         self._acquire_timeout = acquire_timeout
         self._slots = threading.BoundedSemaphore(size)
-        self._idle: queue.LifoQueue[ClusterRpcProxy] = queue.LifoQueue()
+        self._idle: queue.LifoQueue[AmqpRpcClient] = queue.LifoQueue()
 
-    def _start(self) -> ClusterRpcProxy:
-        client = ClusterRpcProxy(self._config, timeout=self._timeout)
-        client.start()
-        return client
+    def _start(self) -> AmqpRpcClient:
+        return AmqpRpcClient(self._amqp_uri).connect()
 
     @contextmanager
-    def proxy(self, timeout: float | None = None) -> Iterator[Any]:
-        """Lend a started client's proxy (``proxy.users.get_user(1)``) for one request.
+    def client(self, timeout: float | None = None) -> Iterator[AmqpRpcClient]:
+        """Lend a connected client for one request.
 
-        ``timeout`` shortens both the wait for a free client and each call's deadline, for
-        calls whose answer the request can do without.
+        ``timeout`` shortens the wait for a free client, for calls whose answer the request can
+        do without.
         """
         acquire_timeout = self._acquire_timeout
         if timeout is not None:
@@ -67,24 +64,29 @@ class RpcPool:
         if not self._slots.acquire(timeout=acquire_timeout):
             raise PoolExhausted("no RPC client became free in time")
         try:
+            client = self._take()
             try:
-                client = self._idle.get_nowait()
-            except queue.Empty:
-                client = self._start()
-            _set_timeout(client, self._timeout if timeout is None else timeout)
-            _set_context_data(client, current_request_id())
-            try:
-                yield client._proxy
+                yield client
             except BROKEN:
                 _discard(client)
                 raise
             except BaseException:
-                self._give_back(client)  # a remote error leaves the client healthy
+                self._give_back(client)  # a remote error or a timeout leaves it usable
                 raise
             else:
                 self._give_back(client)
         finally:
             self._slots.release()
+
+    def _take(self) -> AmqpRpcClient:
+        while True:
+            try:
+                client = self._idle.get_nowait()
+            except queue.Empty:
+                return self._start()
+            if client.alive():
+                return client
+            _discard(client)
 
     def timeout_of(self, service: str, method: str) -> float | None:
         """The bound configured for this call site, if it has one of its own."""
@@ -101,12 +103,14 @@ class RpcPool:
 
         The request expires in the broker after as long: once this caller has given up on it
         (a 504 for its client), no service carries it out later."""
-        with self.proxy(timeout) as proxy:
-            return getattr(expiring(proxy[service], timeout), method)(*args, **kwargs)
+        with self.client(timeout) as client:
+            return client.call(service, method, args, kwargs, timeout, _context_data())
 
-    def _give_back(self, client: ClusterRpcProxy) -> None:
-        _set_timeout(client, self._timeout)
-        self._idle.put(client)
+    def _give_back(self, client: AmqpRpcClient) -> None:
+        if client.usable:
+            self._idle.put(client)
+        else:  # cut short where its connection's state is unknown
+            _discard(client)
 
     def close(self) -> None:
         while True:
@@ -116,25 +120,19 @@ class RpcPool:
                 return
 
 
-def _set_timeout(client: ClusterRpcProxy, timeout: float) -> None:
-    # nameko 2.14 reads the deadline from the reply consumer on every wait, and exposes no
-    # setter: the client is lent to one request at a time, so changing it here is safe.
-    client._reply_listener.queue_consumer.timeout = timeout
-
-
-def _set_context_data(client: ClusterRpcProxy, request_id: str | None) -> None:
-    # The calls' context data (sent as ``nameko.*`` headers) is the client's worker context's;
-    # lent to one request at a time, the client carries that request's id and trace context.
-    data = client._worker_ctx.data
+def _context_data() -> dict[str, Any]:
+    """The calls' context data (sent as ``nameko.*`` headers): this request's id and trace
+    context."""
+    data: dict[str, Any] = {}
+    request_id = current_request_id()
     if request_id:
         data[REQUEST_ID] = request_id
-    else:
-        data.pop(REQUEST_ID, None)
     tracing.inject(data)
+    return data
 
 
-def _discard(client: ClusterRpcProxy) -> None:
+def _discard(client: AmqpRpcClient) -> None:
     try:
-        client.stop()
+        client.close()
     except Exception:  # the connection is usually gone already
-        _log.debug("error while stopping a broken RPC client", exc_info=True)
+        _log.debug("error while closing a broken RPC client", exc_info=True)

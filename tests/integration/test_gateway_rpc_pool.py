@@ -39,7 +39,7 @@ def close_connections(vhost: str) -> None:
 def test_a_client_the_broker_disconnected_while_idle_is_not_lent(container_factory, rabbit_config):
     pool = RpcPool(rabbit_config["AMQP_URI"], size=2, timeout=5)
     try:
-        with pool.proxy(), pool.proxy():  # two started clients, both idle afterwards
+        with pool.client(), pool.client():  # two connected clients, both idle afterwards
             pass
         close_connections(rabbit_config["AMQP_URI"].rsplit("/", 1)[1])
         container_factory(Probe, rabbit_config).start()
