@@ -17,13 +17,19 @@ event, an inbox claim). Unit tests give the worker an in-memory repository inste
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 from nameko_sqlalchemy import Database
 from sqlalchemy import Select, func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session
+
+from chassis.contracts.errors import ServiceUnavailable
+
+_log = logging.getLogger(__name__)
 
 R = TypeVar("R")
 
@@ -53,8 +59,14 @@ class Transactions(Generic[R]):
 
     @contextmanager
     def transaction(self) -> Iterator[R]:
-        with self._open_session() as session:
-            yield self._repository(session)
+        """One transaction, committed when the block ends; ``ServiceUnavailable`` (nothing
+        done: retry later) when the database cannot be reached or drops the connection."""
+        try:
+            with self._open_session() as session:
+                yield self._repository(session)
+        except OperationalError as exc:
+            _log.warning("database unavailable: %s", str(exc).splitlines()[0])
+            raise ServiceUnavailable("The service's database is unavailable") from exc
 
 
 class Store(Database):

@@ -17,6 +17,12 @@ deserialize_to_instance(InvalidInput)  # any service's refusal of a call's argum
 
 
 @deserialize_to_instance
+class ServiceUnavailable(ServiceError):
+    """The service could not reach its own database just now (a restart, a failover): nothing
+    was done, and the same call may succeed in a moment."""
+
+
+@deserialize_to_instance
 class UserAlreadyExists(Conflict):
     pass
 

@@ -21,11 +21,13 @@ from kombu.exceptions import OperationalError
 from nameko.exceptions import RpcTimeout, UnknownService
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from chassis.contracts.errors import ServiceUnavailable
 from chassis.resilience import Breaker, LogStateChanges
 from gateway.rpc import PoolExhausted
 
 # What says "the service (or the broker) cannot be reached", as opposed to an answer.
 UNAVAILABLE = (
+    ServiceUnavailable,
     UnknownService,
     RpcTimeout,
     PoolExhausted,

@@ -27,6 +27,7 @@ from chassis.contracts.errors import (
     OrderRejected,
     OutOfStock,
     ProductNotFound,
+    ServiceUnavailable,
     UnknownProduct,
     UserAlreadyExists,
     UserNotFound,
@@ -100,6 +101,8 @@ def unexpected(exc: Exception) -> Answer:
 
 
 def service_error(exc: ServiceError) -> Answer:
+    if isinstance(exc, ServiceUnavailable):  # up, but not its database: as if it were down
+        return unavailable(exc)
     known = REMOTE_ERRORS.get(type(exc))
     if known is None:
         return unexpected(exc)

@@ -43,22 +43,24 @@ def own_gateway(cluster_env, tmp_path):
             stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        assert proc.poll() is None, log.read_text(errors="replace")
-        try:
-            if requests.get(f"{base}/health", timeout=1).status_code == 200:
-                break
-        except (requests.ConnectionError, requests.Timeout):  # not listening, or still loading
-            pass
-        assert time.monotonic() < deadline, log.read_text(errors="replace")
-        time.sleep(0.1)
-    proc.base = base
-    proc.log = log
-    yield proc
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, log.read_text(errors="replace")
+            try:
+                if requests.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except (requests.ConnectionError, requests.Timeout):  # not listening, or loading
+                pass
+            assert time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.1)
+        proc.base = base
+        proc.log = log
+        yield proc
+    finally:  # never left running, however the test or the start ended
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_sigterm_lets_gunicorn_finish_the_order_in_flight_then_exit_0(

@@ -71,3 +71,24 @@ def test_a_remote_error_comes_back_as_its_own_class_with_its_fields():
     assert received.fields == {"items": {"9": ["Unknown product."]}}
     assert received.message == "Unknown product"
     assert not isinstance(received, OutOfStock)
+
+
+def test_a_database_that_went_away_is_a_service_unavailable_not_an_internal_error():
+    from contextlib import contextmanager
+
+    import pytest
+    from sqlalchemy.exc import OperationalError
+
+    from chassis.contracts.errors import ServiceUnavailable
+    from chassis.store import Transactions
+
+    @contextmanager
+    def session_of_a_restarting_database():
+        yield object()
+        raise OperationalError("COMMIT", {}, Exception("server closed the connection"))
+
+    store = Transactions(session_of_a_restarting_database, lambda session: session)
+    with pytest.raises(ServiceUnavailable) as caught, store.transaction():
+        pass
+    assert caught.value.fields == {}
+    assert isinstance(caught.value.__cause__, OperationalError)

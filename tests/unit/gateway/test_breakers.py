@@ -6,6 +6,7 @@ import pytest
 from kombu.exceptions import OperationalError
 from nameko.exceptions import RpcTimeout, UnknownService
 
+from chassis.contracts.errors import ServiceUnavailable
 from gateway.app import create_app
 from products.exceptions import ProductNotFound
 from tests.unit.gateway.conftest import SETTINGS, FakeRpc, bearer, remote
@@ -51,6 +52,20 @@ def test_a_service_that_keeps_failing_is_answered_503_at_once_until_it_returns(c
     assert client.get("/api/v1/products/1").status_code == 200  # the trial call closes it
     assert client.get("/api/v1/products/1").status_code == 200
     assert calls_to(rpc, "get_product") == 5
+
+
+def test_a_service_without_its_database_is_503_and_counts_as_down(client, rpc):
+    def without_database(product_id):
+        raise remote(ServiceUnavailable("The service's database is unavailable"))
+
+    rpc.on("products", "get_product", without_database)
+    for _ in range(3):
+        answer = client.get("/api/v1/products/1")
+        assert answer.status_code == 503, answer.json
+        assert answer.json["error"] == "service_unavailable"
+        assert answer.headers["Retry-After"]
+    assert client.get("/api/v1/products/1").status_code == 503
+    assert calls_to(rpc, "get_product") == 3  # the breaker opened: not tried the fourth time
 
 
 def test_answers_never_open_a_breaker(client, rpc):
