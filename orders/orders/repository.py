@@ -81,7 +81,7 @@ class OrdersRepository(Repository):
             .values({name: getattr(order, name) for name in _TRANSITIONED})
             .returning(Order.id)
         ).first()
-        if moved is not None and came_from.step == domain.RESERVE and order.total_cents:
+        if moved is not None and (came_from.step, order.step) == (domain.RESERVE, domain.CHARGE):
             for line in order.lines:  # priced by the reservation
                 self.session.execute(
                     update(OrderItem)

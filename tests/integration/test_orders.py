@@ -139,6 +139,14 @@ def test_not_enough_stock_cancels_the_order_and_charges_nothing(runner, engines)
     assert events_for(engines["orders"], order["id"]) == ["order_cancelled"]
 
 
+def test_a_free_item_keeps_the_price_it_was_reserved_at(runner):
+    item = product(runner, price_cents=0)
+    order = place(runner, [{"product_id": item["id"], "quantity": 2}])
+    assert (order["status"], order["total_cents"]) == ("confirmed", 0)
+    stored = call(runner, "orders", "get_order", order["id"])
+    assert [line["price_cents"] for line in stored["items"]] == [0]
+
+
 def test_an_unknown_product_is_refused_and_no_order_is_left(runner, engines):
     item = product(runner)
     user = user_id()
