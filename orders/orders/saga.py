@@ -125,7 +125,7 @@ class Saga:
                 _log.warning("order %s: %s step postponed: %s", order_id, step, exc)
                 with self.store.transaction() as orders:
                     orders.postpone(order_id, datetime.now(UTC))
-                return self.load(order_id)
+                    return orders.get(order_id)
         return order
 
     # -- steps: each returns the order as it left it, or None when another driver moved it

@@ -1,7 +1,11 @@
 """The gateway's lean RPC client against real nameko services: nameko's wire protocol both ways
 (results, typed remote errors, context headers), unknown services, timeouts whose late answers
-never reach the next caller, many callers at once, and the broker closing its connections."""
+never reach the next caller, many callers at once, and the broker closing its connections (what
+a broker restart does): clients that sat idle meanwhile are not lent, and the request is carried
+out once."""
 
+import shutil
+import subprocess
 import threading
 import time
 import uuid
@@ -18,9 +22,21 @@ from chassis.logs import bind_request_id, reset_request_id
 from chassis.rpc import rpc
 from gateway.amqp_rpc import AmqpRpcClient
 from gateway.rpc import RpcPool
-from tests.integration.test_gateway_rpc_pool import close_connections
 
 DONE: list[str] = []
+
+
+def close_connections(vhost: str) -> None:
+    """What a broker restart does to every client: its connections are closed under it."""
+    tool = shutil.which("rabbitmqctl")
+    if tool is None:
+        pytest.fail("rabbitmqctl is not on PATH: install rabbitmq-server (`make stack`)")
+    subprocess.run(
+        [tool, "close_all_connections", "-p", vhost, "the broker restarts"],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 class ContextOf(DependencyProvider):
@@ -171,6 +187,19 @@ def test_a_call_after_the_broker_closed_every_connection_is_carried_out_once(
     close_connections(rabbit_config["vhost"])
     token = uuid.uuid4().hex
     assert pool.call_within(15, "lean_probe", "touch", token) == token
+    assert DONE.count(token) == 1
+
+
+def test_a_client_the_broker_disconnected_while_idle_is_not_lent(
+    container_factory, rabbit_config, pool
+):
+    with pool.client(), pool.client():  # two connected clients, both idle afterwards
+        pass
+    close_connections(rabbit_config["vhost"])
+    container_factory(Probe, rabbit_config).start()
+    token = uuid.uuid4().hex
+    assert pool.call("lean_probe", "touch", token) == token
+    assert pool.call("lean_probe", "touch", "again") == "again"
     assert DONE.count(token) == 1
 
 
