@@ -101,7 +101,9 @@ def cluster_env(vhost, tmp_path_factory, otlp_sink):
     }
 
 
-@pytest.fixture(scope="session")
+# The cluster lives as long as the e2e tests, not the whole run: stopped once they end, its
+# dozen database pools do not crowd PostgreSQL's connections while the integration tests run.
+@pytest.fixture(scope="package")
 def cluster(cluster_env):
     """Yields the gateway's base URL; stops the cluster with SIGTERM and checks it exits 0."""
     output = Path(cluster_env["RUN_DIR"]) / "run.out"
@@ -146,12 +148,12 @@ class Api:
         return send
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api(cluster):
     return Api(cluster)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ops(cluster, cluster_env):
     """The gateway's ops port: /health/live, /health/ready, /metrics."""
     return Api(f"http://127.0.0.1:{cluster_env['GATEWAY_OPS_PORT']}")
@@ -163,7 +165,7 @@ def login(api: Api, email: str, password: str) -> Api:
     return Api(api.base, response.json()["access_token"])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def admin(api):
     return login(api, ADMIN["email"], ADMIN["password"])
 
