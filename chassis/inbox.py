@@ -40,7 +40,6 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
-    create_engine,
     delete,
     func,
     select,
@@ -51,7 +50,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from chassis import parking
+from chassis import engines, parking
 from chassis.config import setting
 from chassis.consumer import ParkingQueueConsumer
 from chassis.errors import InvalidInput
@@ -115,9 +114,7 @@ class Inbox(DependencyProvider):
         self.retention_days = setting(config, "INBOX_RETENTION_DAYS", 30)
         self.purge_interval = setting(config, "INBOX_PURGE_INTERVAL", 3600.0)
         key = f"{self.container.service_name}:{self.base.__name__}"
-        self.engine: Engine = create_engine(
-            config[DB_URIS_KEY][key], pool_size=1, max_overflow=0, pool_pre_ping=True
-        )
+        self.engine: Engine = engines.engine(config[DB_URIS_KEY][key], pool_size=1)
         self._thread: Any = None
 
     def start(self) -> None:

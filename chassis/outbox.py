@@ -43,7 +43,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
     delete,
     func,
     insert,
@@ -55,6 +54,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session
 
+from chassis import engines
 from chassis.config import setting
 from chassis.contracts.events import make_event
 from chassis.logs import REQUEST_ID, current_request_id
@@ -125,9 +125,7 @@ class Outbox(DependencyProvider):
         config = self.container.config
         self.table = self.base.metadata.tables[OUTBOX]
         key = f"{self.container.service_name}:{self.base.__name__}"
-        self.engine: Engine = create_engine(
-            config[DB_URIS_KEY][key], pool_size=2, max_overflow=0, pool_pre_ping=True
-        )
+        self.engine: Engine = engines.engine(config[DB_URIS_KEY][key], pool_size=2)
         self.exchange = get_event_exchange(self.container.service_name, config)
         self.publisher = Publisher(
             config[AMQP_URI_CONFIG_KEY], use_confirms=True, serializer="json", retry=False

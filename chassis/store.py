@@ -23,10 +23,13 @@ from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 from nameko_sqlalchemy import Database
+from nameko_sqlalchemy.database import DB_URIS_KEY
+from nameko_sqlalchemy.database import Session as WorkerSession
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from chassis import engines
 from chassis.contracts.errors import ServiceUnavailable
 
 _log = logging.getLogger(__name__)
@@ -70,16 +73,28 @@ class Transactions(Generic[R]):
 
 
 class Store(Database):
-    """nameko-sqlalchemy's ``Database``, handing workers transactions on a repository."""
+    """nameko-sqlalchemy's ``Database``, handing workers transactions on a repository, over an
+    engine of at most ``pool_size`` connections (``chassis.engines``; by default as many as
+    the service runs workers at once, ``max_workers``)."""
 
     def __init__(
         self,
         declarative_base: type[DeclarativeBase],
         repository: Callable[[Session], Any],
-        **options: Any,
+        *,
+        pool_size: int | None = None,
     ) -> None:
-        super().__init__(declarative_base, **options)
+        super().__init__(declarative_base)
         self.repository = repository
+        self.pool_size = pool_size
+
+    def setup(self) -> None:
+        key = f"{self.container.service_name}:{self.declarative_base.__name__}"
+        self.db_uri = self.container.config[DB_URIS_KEY][key]
+        # A worker holds one connection at a time: one per worker, unless the service says.
+        size = self.pool_size or self.container.max_workers
+        self.engine = engines.engine(self.db_uri, pool_size=size)
+        self.Session = sessionmaker(bind=self.engine, class_=WorkerSession)
 
     def get_dependency(self, worker_ctx: Any) -> Transactions[Any]:
         db = super().get_dependency(worker_ctx)

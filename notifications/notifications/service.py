@@ -52,9 +52,7 @@ class NotificationsService(base.ServiceBase):
 
     name = "notifications"
 
-    store: Transactions[NotificationsRepository] = Store(
-        Base, NotificationsRepository, engine_options={"pool_pre_ping": True}
-    )
+    store: Transactions[NotificationsRepository] = Store(Base, NotificationsRepository)
     inbox = Inbox(Base)
     mailer = Mailer()
     users_rpc = RpcProxy("users")

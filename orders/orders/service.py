@@ -34,9 +34,7 @@ class OrdersService(base.ServiceBase):
     name = "orders"
 
     settings = Settings(OrdersSettings)
-    store: Transactions[OrdersRepository] = Store(
-        Base, OrdersRepository, engine_options={"pool_pre_ping": True, "pool_size": 20}
-    )
+    store: Transactions[OrdersRepository] = Store(Base, OrdersRepository, pool_size=30)
     outbox = Outbox(Base)
     inbox = Inbox(Base)
     products_rpc = RpcProxy("products")

@@ -45,9 +45,7 @@ class PaymentsService(base.ServiceBase):
 
     name = "payments"
 
-    store: Transactions[PaymentsRepository] = Store(
-        Base, PaymentsRepository, engine_options={"pool_pre_ping": True}
-    )
+    store: Transactions[PaymentsRepository] = Store(Base, PaymentsRepository)
     outbox = Outbox(Base)
     provider = PaymentProvider()
 

@@ -17,9 +17,7 @@ from products.repository import ProductsRepository
 class ProductsService(base.ServiceBase):
     name = "products"
 
-    store: Transactions[ProductsRepository] = Store(
-        Base, ProductsRepository, engine_options={"pool_pre_ping": True}
-    )
+    store: Transactions[ProductsRepository] = Store(Base, ProductsRepository)
     cache = Cache("products:v1", ttl=60)
 
     @rpc

@@ -21,9 +21,7 @@ passwords = Passwords()
 class UsersService(base.ServiceBase):
     name = "users"
 
-    store: Transactions[UsersRepository] = Store(
-        Base, UsersRepository, engine_options={"pool_pre_ping": True}
-    )
+    store: Transactions[UsersRepository] = Store(Base, UsersRepository)
     outbox = Outbox(Base)
 
     @rpc
