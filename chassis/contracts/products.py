@@ -10,6 +10,7 @@ from marshmallow import Schema, ValidationError, fields, pre_load, validate, val
 from chassis.contracts.orders import OrderLine, order_lines
 from chassis.contracts.paging import MAX_PAGE as MAX_PAGE
 from chassis.contracts.paging import Page as Page
+from chassis.contracts.paging import PageQuery
 
 # What the 32-bit price columns hold (over 21 million in currency units): a larger price
 # would be refused by the database, and is most likely a unit mistake anyway.
@@ -20,6 +21,31 @@ _name = validate.Length(min=1, max=200)
 _not_blank = validate.Regexp(r".*\S", error="Must not be blank.")
 _price = validate.Range(min=0, max=MAX_CENTS)
 _stock = validate.Range(min=0, max=MAX_STOCK)
+
+
+MAX_SEARCH = 100
+_search = fields.Str(
+    load_default=None,
+    allow_none=True,
+    validate=[validate.Length(min=1, max=MAX_SEARCH), _not_blank],
+    metadata={
+        "description": "Words that each appear in the name or the SKU (case ignored), "
+        "e.g. `blue mug`."
+    },
+)
+
+
+class CatalogueQuery(Page):
+    """``products.list_products``: a page of the catalogue, of the products matching ``q``
+    when given."""
+
+    q = _search
+
+
+class CatalogueSearch(PageQuery):
+    """The same, from a query string (``?q=blue+mug&offset=0&limit=20``)."""
+
+    q = _search
 
 
 class _RefusesReadOnly(Schema):

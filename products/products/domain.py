@@ -50,3 +50,14 @@ def refusal(shortages: Sequence[Shortage]) -> ProductNotFound | OutOfStock:
     if all(line.available is None for line in shortages):
         return ProductNotFound("Unknown product", {"items": items})
     return OutOfStock("Not enough stock", {"items": items})
+
+
+MAX_SEARCH_WORDS = 8
+
+
+def search_words(q: str | None) -> list[str]:
+    """The words of a catalogue search, each once, in the order given: a product matches when
+    its name or SKU holds every one of them. Beyond ``MAX_SEARCH_WORDS`` words are ignored."""
+    if not q:
+        return []
+    return list(dict.fromkeys(q.split()))[:MAX_SEARCH_WORDS]

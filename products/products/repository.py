@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from chassis.store import Repository
 from products.domain import RELEASED, RESERVED, Shortage
 from products.models import Product, Reservation, ReservationItem
+
+_LIKE_SPECIAL = re.compile(r"[\\%_]")  # taken literally in a search word
 
 
 class ProductsRepository(Repository):
@@ -39,8 +42,19 @@ class ProductsRepository(Repository):
             self.session.flush()
         return row
 
-    def catalogue(self, offset: int, limit: int) -> dict[str, Any]:
-        return self.page(select(Product).order_by(Product.id), offset, limit)
+    def catalogue(self, offset: int, limit: int, words: Sequence[str] = ()) -> dict[str, Any]:
+        """A page of the products by id, of those whose name or SKU holds every one of
+        ``words`` (case ignored; the trigram indexes of both columns serve it)."""
+        query = select(Product)
+        for word in words:
+            pattern = "%" + _LIKE_SPECIAL.sub(r"\\\g<0>", word) + "%"
+            query = query.where(
+                or_(
+                    Product.name.ilike(pattern, escape="\\"),
+                    Product.sku.ilike(pattern, escape="\\"),
+                )
+            )
+        return self.page(query.order_by(Product.id), offset, limit)
 
     def claim_reservation(self, order_id: str) -> bool:
         """Open the order's reservation; False when it has one already, held or released."""

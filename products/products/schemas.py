@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from chassis.contracts.products import (
+    CatalogueQuery,
     NewProduct,
     Page,
     Product,
@@ -15,6 +16,7 @@ from chassis.contracts.products import (
 )
 
 __all__ = [
+    "CatalogueQuery",
     "NewProduct",
     "Page",
     "Product",

@@ -8,7 +8,7 @@ from chassis.rpc import rpc
 from chassis.schemas import dump, load
 from chassis.store import Store, Transactions
 from products import schemas
-from products.domain import merge_items, refusal
+from products.domain import merge_items, refusal, search_words
 from products.exceptions import DuplicateSku, ProductNotFound
 from products.models import Base, Reservation
 from products.repository import ProductsRepository
@@ -83,10 +83,14 @@ class ProductsService(base.ServiceBase):
         return {"items": [found[product_id] for product_id in wanted if product_id in found]}
 
     @rpc
-    def list_products(self, offset: int = 0, limit: int = 20) -> dict[str, Any]:
-        page = load(schemas.Page, {"offset": offset, "limit": limit})
+    def list_products(
+        self, offset: int = 0, limit: int = 20, q: str | None = None
+    ) -> dict[str, Any]:
+        """A page of the catalogue by id; of the products whose name or SKU holds every word
+        of ``q``, when given."""
+        page = load(schemas.CatalogueQuery, {"offset": offset, "limit": limit, "q": q})
         with self.store.transaction() as products:
-            listed = products.catalogue(page["offset"], page["limit"])
+            listed = products.catalogue(page["offset"], page["limit"], search_words(page["q"]))
             return {**listed, "items": dump(schemas.Product, listed["items"], many=True)}
 
     @rpc

@@ -95,6 +95,19 @@ def test_catalogue_pages(api, admin):
     assert api.get("/api/v1/products?offset=-3").status_code == 400
 
 
+def test_a_customer_finds_a_new_product_by_words_of_its_name_or_its_sku(api, admin):
+    word = f"zq{uuid.uuid4().hex[:8]}"
+    body = {"sku": f"SRCH-{word}", "name": f"Walnut {word} bowl", "price_cents": 2500}
+    created = admin.post("/api/v1/products", json=body).json()
+    for q in (f"bowl {word.upper()}", f"srch-{word}"):
+        found = api.get("/api/v1/products", params={"q": q}).json()
+        assert [item["id"] for item in found["items"]] == [created["id"]], q
+        assert found["total"] == 1
+    assert api.get("/api/v1/products", params={"q": f"{word} teapot"}).json()["total"] == 0
+    refused = api.get("/api/v1/products", params={"q": " "})
+    assert refused.status_code == 400 and list(refused.json()["fields"]) == ["q"]
+
+
 def test_admin_manages_products_and_others_cannot(api, admin, customer):
     body = {
         "sku": sku(),

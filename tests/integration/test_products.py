@@ -4,6 +4,7 @@ import eventlet
 import pytest
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook
+from sqlalchemy import create_engine, text
 
 from chassis.errors import InvalidInput
 from products.exceptions import DuplicateSku, OutOfStock, ProductNotFound
@@ -185,3 +186,45 @@ def test_get_products_returns_those_that_exist_and_caches_them(products, redis_c
     assert call(products, "get_products", [2_000_000_000, 3_000_000_000]) == {"items": []}
     with pytest.raises(InvalidInput):
         call(products, "get_products", [])
+
+
+def test_a_search_finds_every_word_in_the_name_or_the_sku_and_pages(products, service_config):
+    def make(sku, name):
+        product = {"sku": sku, "name": name, "price_cents": 100, "stock": 1}
+        return call(products, "create_product", product)
+
+    def ids(page):
+        return [item["id"] for item in page["items"]]
+
+    token = uuid.uuid4().hex[:10]
+    blue = make(f"BLU-{token}", f"Blue mug {token}")
+    red = make(f"RED-{token}", f"Red MUG {token}")
+    odd = make(f"ODD-{token}", f"100% cotton_{token}")
+
+    assert ids(call(products, "list_products", 0, 20, f"mug {token}")) == [blue["id"], red["id"]]
+    assert ids(call(products, "list_products", 0, 20, f"{token.upper()} blue")) == [blue["id"]]
+    assert ids(call(products, "list_products", 0, 20, f"red-{token}")) == [red["id"]]  # by SKU
+    page = call(products, "list_products", 1, 1, token)
+    assert (ids(page), page["total"]) == ([red["id"]], 3)
+    # LIKE's wildcards are taken as the characters they are.
+    assert ids(call(products, "list_products", 0, 20, f"% {token}")) == [odd["id"]]
+    assert ids(call(products, "list_products", 0, 20, f"n_{token}")) == [odd["id"]]
+    assert ids(call(products, "list_products", 0, 20, f"o_t {token}")) == []
+
+
+def test_the_search_is_served_by_trigram_indexes(databases):
+    engine = create_engine(databases["products"])
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SET enable_seqscan = off"))
+            plan = "\n".join(
+                conn.scalars(
+                    text(
+                        "EXPLAIN SELECT id FROM products "
+                        "WHERE name ILIKE '%blue mug%' OR sku ILIKE '%blue mug%'"
+                    )
+                )
+            )
+    finally:
+        engine.dispose()
+    assert "products_name_trgm" in plan and "products_sku_trgm" in plan

@@ -1,7 +1,6 @@
 from typing import Any
 
-from chassis.contracts.paging import PageQuery
-from chassis.contracts.products import NewProduct, Product, ProductChanges
+from chassis.contracts.products import CatalogueSearch, NewProduct, Product, ProductChanges
 from chassis.contracts.users import ADMIN
 from gateway.api import LOCATION, Blueprint, path_parameter
 from gateway.context import rpc
@@ -23,12 +22,16 @@ def _known_id(product_id: int) -> int:
 
 
 @bp.get("")
-@bp.arguments(PageQuery, location="query")
+@bp.arguments(CatalogueSearch, location="query")
 @bp.alt_response(200, schema=ProductPage, description="The page, by id.", success=True)
 @bp.errors(503, 504)
-def list_products(page: dict[str, int]) -> Any:
-    """A page of the catalogue"""
-    return rpc().read("products", "list_products", page["offset"], page["limit"])
+def list_products(page: dict[str, Any]) -> Any:
+    """A page of the catalogue, or of a search in it
+
+    With `q`, only the products whose name or SKU holds every word of it (case ignored).
+    """
+    search = {"q": page["q"]} if page["q"] else {}  # understood by any products version
+    return rpc().read("products", "list_products", page["offset"], page["limit"], **search)
 
 
 @bp.get("/<int:product_id>", parameters=[PRODUCT_ID])

@@ -12,11 +12,34 @@ def test_list_passes_the_page_and_returns_it(client, rpc):
     rpc.on(
         "products",
         "list_products",
-        lambda offset, limit: {"items": [MUG], "total": 1, "offset": offset, "limit": limit},
+        lambda offset, limit, q=None: {
+            "items": [MUG],
+            "total": 1,
+            "offset": offset,
+            "limit": limit,
+        },
     )
     response = client.get("/api/v1/products?offset=5&limit=10")
     assert response.status_code == 200
     assert response.json == {"items": [MUG], "total": 1, "offset": 5, "limit": 10}
+
+
+def test_a_search_is_passed_on_and_a_bad_one_refused(client, rpc):
+    asked = []
+
+    def search(offset, limit, q=None):
+        asked.append(q)
+        return {"items": [MUG], "total": 1, "offset": offset, "limit": limit}
+
+    rpc.on("products", "list_products", search)
+    assert client.get("/api/v1/products?q=blue+mug").json["items"] == [MUG]
+    assert client.get("/api/v1/products").status_code == 200
+    assert asked == ["blue mug", None]
+    for bad in ("", "%20", "x" * 101):
+        response = client.get(f"/api/v1/products?q={bad}")
+        assert response.status_code == 400
+        assert list(response.json["fields"]) == ["q"]
+    assert len(asked) == 2
 
 
 @pytest.mark.parametrize("query", ["limit=101", "limit=0", "offset=-1", "limit=ten"])

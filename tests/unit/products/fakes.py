@@ -36,8 +36,14 @@ class InMemoryProducts:
             setattr(row, name, value)
         return row
 
-    def catalogue(self, offset: int, limit: int) -> dict[str, Any]:
-        rows = sorted(self.rows.values(), key=lambda row: row.id)
+    def catalogue(self, offset: int, limit: int, words: Sequence[str] = ()) -> dict[str, Any]:
+        def matches(row: Any) -> bool:
+            return all(
+                word.lower() in row.name.lower() or word.lower() in row.sku.lower()
+                for word in words
+            )
+
+        rows = sorted((row for row in self.rows.values() if matches(row)), key=lambda row: row.id)
         return {
             "items": rows[offset : offset + limit],
             "total": len(rows),

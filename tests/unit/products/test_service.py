@@ -3,6 +3,7 @@ from nameko.testing.services import worker_factory
 
 from chassis.errors import InvalidInput
 from chassis.testing import FakeStore
+from products.domain import MAX_SEARCH_WORDS, search_words
 from products.exceptions import DuplicateSku, OutOfStock, ProductNotFound
 from products.models import Product
 from products.service import ProductsService
@@ -110,6 +111,29 @@ def test_a_change_is_saved_and_its_cached_copy_dropped(service, products):
     service.cache.delete.assert_called_once_with(1)
     with pytest.raises(ProductNotFound):
         service.update_product(9, {"stock": 7})
+
+
+@pytest.mark.parametrize("q", ["", " ", "x" * 101, 7])
+def test_a_search_must_be_words(service, store, q):
+    with pytest.raises(InvalidInput) as caught:
+        service.list_products(0, 20, q)
+    assert "q" in caught.value.fields
+    assert store.transactions == 0
+
+
+def test_a_search_lists_the_products_holding_every_word(service, products):
+    products.rows[1].name = "Blue mug"
+    products.rows[2].name = "Red mug"
+    assert [item["id"] for item in service.list_products(0, 20, "MUG")["items"]] == [1, 2]
+    page = service.list_products(0, 20, "mug  blue mug")
+    assert ([item["id"] for item in page["items"]], page["total"]) == ([1], 1)
+    assert service.list_products(0, 20, "sku-2")["items"][0]["id"] == 2  # by SKU too
+
+
+def test_search_words_are_split_once_each_and_bounded():
+    assert search_words(None) == []
+    assert search_words("  blue   mug blue ") == ["blue", "mug"]
+    assert len(search_words(" ".join(f"w{n}" for n in range(20)))) == MAX_SEARCH_WORDS
 
 
 def test_the_list_is_one_page_in_id_order(service):
