@@ -1,10 +1,7 @@
 """How every engine of the shop holds its PostgreSQL connections.
 
-* **A fixed ceiling, kept.** A pool opens connections as they are needed, up to ``pool_size``,
-  and keeps them: no overflow connections that are opened for a burst and closed again (a new
-  backend costs PostgreSQL a process and a login, more than many queries).
 * **The last connection returned is the next one lent** (``pool_use_lifo``): under load a few
-  connections stay busy and the others stay idle.
+  connections stay busy, and the others stay idle (and are the ones pinged).
 * **Checked when idle, not on every checkout.** SQLAlchemy's ``pool_pre_ping`` asks the server
   before every transaction, one round trip each. Here a connection is pinged only when it sat
   in the pool for ``IDLE_CHECK_AFTER`` seconds (a server restart is most likely to have killed
@@ -27,9 +24,12 @@ IDLE_CHECK_AFTER = 1.0  # seconds a connection may sit in the pool before it is 
 _RETURNED = "returned_at"
 
 
-def engine(url: str, *, pool_size: int, **options: Any) -> Engine:
-    """An engine holding at most ``pool_size`` connections, pinged only when idle."""
-    created = create_engine(url, pool_size=pool_size, max_overflow=0, pool_use_lifo=True, **options)
+def engine(url: str, *, pool_size: int, max_overflow: int = 0, **options: Any) -> Engine:
+    """An engine keeping ``pool_size`` connections, opening up to ``max_overflow`` more for
+    a burst (closed again when returned), each pinged only when it was idle."""
+    created = create_engine(
+        url, pool_size=pool_size, max_overflow=max_overflow, pool_use_lifo=True, **options
+    )
     check_when_idle(created)
     return created
 

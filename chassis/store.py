@@ -74,26 +74,28 @@ class Transactions(Generic[R]):
 
 class Store(Database):
     """nameko-sqlalchemy's ``Database``, handing workers transactions on a repository, over an
-    engine of at most ``pool_size`` connections (``chassis.engines``; by default as many as
-    the service runs workers at once, ``max_workers``)."""
+    engine that keeps ``pool_size`` connections and opens up to ``max_overflow`` more under
+    load (``chassis.engines``)."""
 
     def __init__(
         self,
         declarative_base: type[DeclarativeBase],
         repository: Callable[[Session], Any],
         *,
-        pool_size: int | None = None,
+        pool_size: int = 5,
+        max_overflow: int = 10,
     ) -> None:
         super().__init__(declarative_base)
         self.repository = repository
         self.pool_size = pool_size
+        self.max_overflow = max_overflow
 
     def setup(self) -> None:
         key = f"{self.container.service_name}:{self.declarative_base.__name__}"
         self.db_uri = self.container.config[DB_URIS_KEY][key]
-        # A worker holds one connection at a time: one per worker, unless the service says.
-        size = self.pool_size or self.container.max_workers
-        self.engine = engines.engine(self.db_uri, pool_size=size)
+        self.engine = engines.engine(
+            self.db_uri, pool_size=self.pool_size, max_overflow=self.max_overflow
+        )
         self.Session = sessionmaker(bind=self.engine, class_=WorkerSession)
 
     def get_dependency(self, worker_ctx: Any) -> Transactions[Any]:

@@ -91,3 +91,18 @@ class AmountMismatch(Conflict):
 @deserialize_to_instance
 class ProviderUnavailable(ServiceError):
     """The provider kept failing on a refund: try again later."""
+
+
+@deserialize_to_instance
+class CartFull(InvalidInput):
+    """The cart holds as many products as an order may: ``fields["product_id"]`` says so."""
+
+
+@deserialize_to_instance
+class CartItemNotFound(NotFound):
+    """The cart holds no line for this product."""
+
+
+@deserialize_to_instance
+class CartEmpty(Conflict):
+    """Nothing in the cart to check out."""

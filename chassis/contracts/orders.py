@@ -59,11 +59,9 @@ def check_merged_quantities(items: Iterable[Mapping[str, Any]]) -> None:
         raise ValidationError({"items": errors})
 
 
-class OrderPlacement(Schema):
-    """What a customer sends to place an order."""
-
-    items = order_lines()
-    payment_token = fields.Str(
+def payment_token() -> fields.Str:
+    """How an order is to be paid: a provider's token, never card data."""
+    return fields.Str(
         required=True,
         validate=[
             validate.Length(min=1, max=100),
@@ -71,6 +69,13 @@ class OrderPlacement(Schema):
         ],
         metadata={"description": "tok_visa, tok_decline, tok_fail or tok_slow (simulated)."},
     )
+
+
+class OrderPlacement(Schema):
+    """What a customer sends to place an order."""
+
+    items = order_lines()
+    payment_token = payment_token()
 
     @validates_schema
     def _merged_within_bounds(self, data: dict[str, Any], **kwargs: Any) -> None:

@@ -15,7 +15,7 @@ from gateway.config import Settings, check_secret
 from gateway.errors import register_error_handlers
 from gateway.idempotency import IdempotencyStore
 from gateway.metrics import instrument
-from gateway.routes import admin, health, notifications, orders, products, users
+from gateway.routes import admin, cart, health, notifications, orders, products, users
 from gateway.rpc import RpcPool
 from gateway.schemas import JsonProvider
 
@@ -64,7 +64,7 @@ def create_app(
     headers.install(app)
     register_error_handlers(app)
     instrument(app)
-    routes = (health, users, products, orders, notifications, admin)
+    routes = (health, users, products, cart, orders, notifications, admin)
     openapi.install(app, [module.bp for module in routes])
     cors.install(app, settings)
     limits.install(app, settings)  # after the routes: it checks the limits they declare

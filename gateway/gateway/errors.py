@@ -19,6 +19,9 @@ from nameko.exceptions import RemoteError, RpcTimeout, UnknownService
 from werkzeug.exceptions import HTTPException
 
 from chassis.contracts.errors import (
+    CartEmpty,
+    CartFull,
+    CartItemNotFound,
     DuplicateSku,
     IdempotencyKeyReused,
     InvalidCredentials,
@@ -51,6 +54,9 @@ REMOTE_ERRORS: dict[type[ServiceError], tuple[int, str]] = {
     UnknownProduct: (422, "unknown_product"),
     OrderRejected: (422, "order_rejected"),
     IdempotencyKeyReused: (422, "idempotency_key_reused"),
+    CartFull: (422, "cart_full"),
+    CartItemNotFound: (404, "cart_item_not_found"),
+    CartEmpty: (409, "cart_empty"),
 }
 
 Answer = tuple[Response, int, dict[str, str]]

@@ -111,6 +111,7 @@ class Order:
     confirmed_at: datetime | None = None
     cancelled_at: datetime | None = None
     request_id: str | None = None
+    from_cart: bool = False  # checked out of its owner's cart: refused, its lines go back there
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list, compare=False)
 
     @classmethod
@@ -122,6 +123,7 @@ class Order:
         payment_token: str,
         created_at: datetime,
         request_id: str | None = None,
+        from_cart: bool = False,
     ) -> Order:
         return cls(
             id=order_id,
@@ -130,6 +132,7 @@ class Order:
             created_at=created_at,
             payment_token=payment_token,
             request_id=request_id,
+            from_cart=from_cart,
         )
 
     @property
@@ -140,6 +143,12 @@ class Order:
     @property
     def done(self) -> bool:
         return self.step == DONE
+
+    @property
+    def gives_back_cart(self) -> bool:
+        """Checked out of a cart and refused before it was ever confirmed: its lines go back
+        into the cart (an order its owner cancelled after confirmation was bought; no)."""
+        return self.from_cart and self.status == CANCELLED and self.confirmed_at is None
 
     def is_late(self, now: datetime, deadline: timedelta) -> bool:
         """Not confirmed in time: the saga gives it up (a service stayed unreachable)."""

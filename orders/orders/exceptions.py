@@ -1,4 +1,7 @@
 from chassis.contracts.errors import (
+    CartEmpty,
+    CartFull,
+    CartItemNotFound,
     IdempotencyKeyReused,
     InvalidInput,
     OrderNotCancellable,
@@ -8,6 +11,9 @@ from chassis.contracts.errors import (
 )
 
 __all__ = [
+    "CartEmpty",
+    "CartFull",
+    "CartItemNotFound",
     "InvalidInput",
     "OrderNotFound",
     "OrderNotCancellable",

@@ -62,6 +62,8 @@ class Order(Base):
     )
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Checked out of its owner's cart: refused before confirmation, its lines go back there.
+    from_cart: Mapped[bool] = mapped_column(server_default=text("false"))
     items: Mapped[list[OrderItem]] = relationship(
         order_by="OrderItem.product_id", lazy="selectin", cascade="all, delete-orphan"
     )
@@ -77,6 +79,18 @@ class OrderItem(Base):
     product_id: Mapped[int] = mapped_column(primary_key=True)
     quantity: Mapped[int]
     price_cents: Mapped[int | None] = mapped_column(BigInteger)  # known once stock is reserved
+
+
+class CartItem(Base):
+    """A line of a customer's cart: one per user and product."""
+
+    __tablename__ = "cart_items"
+    __table_args__ = (CheckConstraint("quantity > 0", name="cart_items_quantity_positive"),)
+
+    user_id: Mapped[int] = mapped_column(primary_key=True)
+    product_id: Mapped[int] = mapped_column(primary_key=True)
+    quantity: Mapped[int]
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class SalesDaily(Base):

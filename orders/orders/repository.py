@@ -9,9 +9,13 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from chassis.contracts.orders import MAX_QUANTITY
 from chassis.store import Repository
 from orders import domain, sales
-from orders.models import Order, OrderItem, SalesDaily
+from orders.models import CartItem, Order, OrderItem, SalesDaily
+
+# The lock space of ``pg_advisory_xact_lock(int, int)`` taken per user on a change to the cart.
+CART_LOCK_CLASS = 7_413
 
 # What a transition may change.
 _TRANSITIONED = (
@@ -44,6 +48,7 @@ class OrdersRepository(Repository):
                 lease_until=lease,
                 request_id=order.request_id,
                 created_at=order.created_at,
+                from_cart=order.from_cart,
             )
             .on_conflict_do_nothing(constraint="orders_user_idempotency_key")
             .returning(Order.id)
@@ -53,6 +58,13 @@ class OrdersRepository(Repository):
         lines = [{"order_id": order.id, **vars(line)} for line in order.lines]
         self.session.execute(insert(OrderItem), lines)
         return True
+
+    def placed_with(self, user_id: int, idempotency_key: str) -> domain.Order | None:
+        """The order the user placed with this key, if any."""
+        row = self.session.scalars(
+            select(Order).where(Order.user_id == user_id, Order.idempotency_key == idempotency_key)
+        ).first()
+        return None if row is None else _order(row)
 
     def by_key(self, user_id: int, idempotency_key: str | None) -> tuple[domain.Order, str]:
         """The order placed with this key, and the fingerprint of what it was placed for."""
@@ -88,13 +100,20 @@ class OrdersRepository(Repository):
                     .where(OrderItem.order_id == order.id, OrderItem.product_id == line.product_id)
                     .values(price_cents=line.price_cents)
                 )
+        if moved is not None and order.gives_back_cart:
+            self.give_back_to_cart(order)
         return moved is not None
 
-    def forget(self, order_id: str) -> None:
-        """Remove an order nothing was done for yet (its reservation was refused)."""
-        self.session.execute(
-            delete(Order).where(Order.id == order_id, Order.step == domain.RESERVE)
-        )
+    def forget(self, order: domain.Order) -> None:
+        """Remove an order nothing was done for yet (its reservation was refused); what it
+        took out of a cart goes back there."""
+        removed = self.session.execute(
+            delete(Order)
+            .where(Order.id == order.id, Order.step == domain.RESERVE)
+            .returning(Order.id)
+        ).first()
+        if removed is not None and order.from_cart:
+            self.give_back_to_cart(order)
 
     def postpone(self, order_id: str, now: datetime) -> None:
         """Count a failed attempt and lease the order out until its next try is due."""
@@ -115,6 +134,70 @@ class OrdersRepository(Repository):
         )
         claimed = update(Order).where(Order.id.in_(stale)).values(lease_until=lease)
         return list(self.session.scalars(claimed.returning(Order.id)))
+
+    # -- the cart: product and quantity per line, in the order the lines were added
+
+    def lock_cart(self, user_id: int) -> None:
+        """Serialise the changes to one user's cart until the transaction ends (two tabs
+        adding at once: the line count and the quantities stay within bounds)."""
+        self.session.execute(select(func.pg_advisory_xact_lock(CART_LOCK_CLASS, user_id)))
+
+    def cart(self, user_id: int) -> list[tuple[int, int]]:
+        rows = self.session.execute(
+            select(CartItem.product_id, CartItem.quantity)
+            .where(CartItem.user_id == user_id)
+            .order_by(CartItem.added_at, CartItem.product_id)
+        )
+        return [(product_id, quantity) for product_id, quantity in rows]
+
+    def put_in_cart(self, user_id: int, product_id: int, quantity: int) -> None:
+        """Set the line's quantity, adding the line when the cart has none for the product."""
+        statement = insert(CartItem).values(
+            user_id=user_id, product_id=product_id, quantity=quantity
+        )
+        self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[CartItem.user_id, CartItem.product_id],
+                set_={"quantity": statement.excluded.quantity},
+            )
+        )
+
+    def change_in_cart(self, user_id: int, product_id: int, quantity: int) -> bool:
+        """Set the quantity of a line the cart holds; False when it holds none."""
+        changed = self.session.execute(
+            update(CartItem)
+            .where(CartItem.user_id == user_id, CartItem.product_id == product_id)
+            .values(quantity=quantity)
+            .returning(CartItem.product_id)
+        ).first()
+        return changed is not None
+
+    def remove_from_cart(self, user_id: int, product_id: int) -> None:
+        self.session.execute(
+            delete(CartItem).where(CartItem.user_id == user_id, CartItem.product_id == product_id)
+        )
+
+    def empty_cart(self, user_id: int) -> None:
+        self.session.execute(delete(CartItem).where(CartItem.user_id == user_id))
+
+    def give_back_to_cart(self, order: domain.Order) -> None:
+        """Put an order's lines back into its owner's cart, added to what it holds now."""
+        statement = insert(CartItem).values(
+            [
+                {"user_id": order.user_id, "product_id": line.product_id, "quantity": line.quantity}
+                for line in order.lines
+            ]
+        )
+        self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[CartItem.user_id, CartItem.product_id],
+                set_={
+                    "quantity": func.least(
+                        CartItem.quantity + statement.excluded.quantity, MAX_QUANTITY
+                    )
+                },
+            )
+        )
 
     # -- the sales read model
 
@@ -142,4 +225,5 @@ def _order(row: Order) -> domain.Order:
         confirmed_at=row.confirmed_at,
         cancelled_at=row.cancelled_at,
         request_id=row.request_id,
+        from_cart=row.from_cart,
     )

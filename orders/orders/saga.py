@@ -207,4 +207,4 @@ class Saga:
 
     def _forget(self, order: domain.Order) -> None:
         with self.store.transaction() as orders:
-            orders.forget(order.id)
+            orders.forget(order)

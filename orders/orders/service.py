@@ -8,18 +8,36 @@ from typing import Any
 from eventlet.greenpool import GreenPool
 
 from chassis import base
+from chassis.contracts.cart import (
+    Cart,
+    CartAddition,
+    CartCheckout,
+    CartLineChange,
+    CartLineRef,
+    CartOwner,
+    CartReplacement,
+)
 from chassis.contracts.events import ORDER_CANCELLED, ORDER_CONFIRMED, SOURCES, parse_event
 from chassis.contracts.orders import NewOrder, Order, OrderPage, OrderRef, UserPage
 from chassis.contracts.sales import SalesQuery, SalesRow
 from chassis.inbox import Inbox, event_handler
 from chassis.outbox import Outbox
-from chassis.rpc import RpcProxy, rpc
+from chassis.rpc import RpcProxy, call_within, rpc
 from chassis.schemas import dump, load
 from chassis.settings import Settings
 from chassis.store import Store, Transactions
 from chassis.timers import timer
-from orders import domain
-from orders.exceptions import IdempotencyKeyReused, OrderNotCancellable, OrderNotFound
+from orders import cart, domain
+from orders.exceptions import (
+    CartEmpty,
+    CartFull,
+    CartItemNotFound,
+    IdempotencyKeyReused,
+    InvalidInput,
+    OrderNotCancellable,
+    OrderNotFound,
+    UnknownProduct,
+)
 from orders.models import Base
 from orders.repository import OrdersRepository
 from orders.saga import Saga
@@ -34,7 +52,7 @@ class OrdersService(base.ServiceBase):
     name = "orders"
 
     settings = Settings(OrdersSettings)
-    store: Transactions[OrdersRepository] = Store(Base, OrdersRepository, pool_size=30)
+    store: Transactions[OrdersRepository] = Store(Base, OrdersRepository, pool_size=20)
     outbox = Outbox(Base)
     inbox = Inbox(Base)
     products_rpc = RpcProxy("products")
@@ -128,6 +146,142 @@ class OrdersService(base.ServiceBase):
             raise _not_cancellable(order.id, domain.CONFIRMED)  # the other call goes on
         return dump(Order, result)
 
+    # -- the cart: one per user, kept here; checked out into an order through the saga
+
+    @rpc
+    def get_cart(self, user_id: int) -> dict[str, Any]:
+        """The cart, each line with today's name, price and stock (and its problem: the
+        product is gone, or short)."""
+        owner = load(CartOwner, {"user_id": user_id})
+        with self.store.transaction() as orders:
+            lines = orders.cart(owner["user_id"])
+        return self._priced(lines)
+
+    @rpc
+    def add_to_cart(self, user_id: int, product_id: int, quantity: int = 1) -> dict[str, Any]:
+        """Add ``quantity`` of a product: to its line when the cart has one, else as a new
+        line. Refused: an unknown product, more than an order may hold of it, a full cart."""
+        data = load(
+            CartAddition, {"user_id": user_id, "product_id": product_id, "quantity": quantity}
+        )
+        self._known_product(data["product_id"])
+        with self.store.transaction() as orders:
+            orders.lock_cart(data["user_id"])
+            held = dict(orders.cart(data["user_id"]))
+            try:
+                total = cart.added(held.get(data["product_id"]), data["quantity"], len(held))
+            except cart.CartRefusal as refused:
+                raise _refused(refused) from None
+            orders.put_in_cart(data["user_id"], data["product_id"], total)
+            lines = orders.cart(data["user_id"])
+        return self._priced(lines)
+
+    @rpc
+    def set_cart_quantity(self, user_id: int, product_id: int, quantity: int) -> dict[str, Any]:
+        data = load(
+            CartLineChange, {"user_id": user_id, "product_id": product_id, "quantity": quantity}
+        )
+        with self.store.transaction() as orders:
+            if not orders.change_in_cart(data["user_id"], data["product_id"], data["quantity"]):
+                raise CartItemNotFound(
+                    f"The cart holds no product {data['product_id']}",
+                    {"product_id": ["Not in the cart."]},
+                )
+            lines = orders.cart(data["user_id"])
+        return self._priced(lines)
+
+    @rpc
+    def remove_from_cart(self, user_id: int, product_id: int) -> dict[str, Any]:
+        """Remove a product's line; removing one the cart does not hold changes nothing."""
+        data = load(CartLineRef, {"user_id": user_id, "product_id": product_id})
+        with self.store.transaction() as orders:
+            orders.remove_from_cart(data["user_id"], data["product_id"])
+            lines = orders.cart(data["user_id"])
+        return self._priced(lines)
+
+    @rpc
+    def replace_cart(self, user_id: int, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """Make the cart hold exactly ``items`` (a product named twice: quantities added)."""
+        data = load(CartReplacement, {"user_id": user_id, "items": items})
+        lines = domain.merge_items(data["items"])
+        unknown = self._unknown_products([line["product_id"] for line in lines])
+        if unknown:
+            raise UnknownProduct(
+                "The cart names products that do not exist",
+                {"items": [f"No product {product_id}." for product_id in unknown]},
+            )
+        with self.store.transaction() as orders:
+            orders.lock_cart(data["user_id"])
+            orders.empty_cart(data["user_id"])
+            for line in lines:
+                orders.put_in_cart(data["user_id"], line["product_id"], line["quantity"])
+            stored = orders.cart(data["user_id"])
+        return self._priced(stored)
+
+    @rpc
+    def clear_cart(self, user_id: int) -> dict[str, Any]:
+        owner = load(CartOwner, {"user_id": user_id})
+        with self.store.transaction() as orders:
+            orders.empty_cart(owner["user_id"])
+        return self._priced([])
+
+    @rpc
+    def checkout_cart(
+        self, user_id: int, payment_token: str, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Place an order of what the cart holds, and empty the cart in the same transaction;
+        then drive the saga as ``create_order`` does. Refused before confirmation (no stock,
+        a declined payment, a product gone), the order's lines go back into the cart.
+
+        Idempotent per ``(user_id, idempotency_key)``: asked again, answers the order the key
+        placed, whatever the cart holds by then.
+        """
+        checkout = {"payment_token": payment_token, "idempotency_key": idempotency_key}
+        data = load(CartCheckout, {"user_id": user_id, **checkout})
+        user_id, key = data["user_id"], data["idempotency_key"]
+        with self.store.transaction() as orders:
+            orders.lock_cart(user_id)
+            placed = None if key is None else orders.placed_with(user_id, key)
+            if placed is not None:
+                return dump(Order, placed)
+            lines = [{"product_id": pid, "quantity": qty} for pid, qty in orders.cart(user_id)]
+            if not lines:
+                raise CartEmpty("The cart is empty", {"items": ["Add something first."]})
+            order = domain.Order.place(
+                str(uuid.uuid4()),
+                user_id,
+                lines,
+                data["payment_token"],
+                created_at=datetime.now(UTC),
+                request_id=self.request_id,
+                from_cart=True,
+            )
+            fingerprint = domain.fingerprint(domain.merge_items(lines), data["payment_token"])
+            if not orders.add(order, key, fingerprint, self._lease()):  # create_order took it
+                return dump(Order, orders.by_key(user_id, key)[0])
+            orders.empty_cart(user_id)
+        budget = self.settings.saga_sync_budget
+        return dump(Order, self._saga().run(order.id, budget, placing=True, order=order))
+
+    def _known_product(self, product_id: int) -> None:
+        if self._unknown_products([product_id]):
+            raise UnknownProduct(f"No product {product_id}", {"product_id": ["No such product."]})
+
+    def _unknown_products(self, product_ids: list[int]) -> list[int]:
+        timeout = self.settings.saga_call_timeout
+        found = call_within(self.products_rpc, "get_products", timeout, product_ids)
+        known = {product["id"] for product in found["items"]}
+        return [product_id for product_id in product_ids if product_id not in known]
+
+    def _priced(self, lines: list[tuple[int, int]]) -> dict[str, Any]:
+        products: dict[int, dict[str, Any]] = {}
+        if lines:
+            timeout = self.settings.saga_call_timeout
+            ids = [product_id for product_id, _ in lines]
+            found = call_within(self.products_rpc, "get_products", timeout, ids)
+            products = {product["id"]: product for product in found["items"]}
+        return dump(Cart, cart.priced(lines, products))
+
     @rpc
     def sales_report(self, date_from: str, date_to: str) -> dict[str, Any]:
         query = load(SalesQuery, {"date_from": date_from, "date_to": date_to})
@@ -175,6 +329,11 @@ class OrdersService(base.ServiceBase):
 
     def _lease(self) -> datetime:
         return datetime.now(UTC) + timedelta(seconds=self.settings.saga_lease)
+
+
+def _refused(refused: cart.CartRefusal) -> InvalidInput:
+    error = CartFull if refused.field == "product_id" else InvalidInput
+    return error(refused.message, {refused.field: [refused.message]})
 
 
 def _not_cancellable(order_id: str, status: str) -> OrderNotCancellable:

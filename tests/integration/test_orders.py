@@ -20,16 +20,18 @@ from orders.service import OrdersService
 from payments.service import PaymentsService
 from products.service import ProductsService
 
+# Quick sagas: the recovery loop looks often, and a lease or a call lasts little.
+SAGA_SETTINGS = {
+    "SAGA_RECOVERY_INTERVAL": 0.2,
+    "SAGA_LEASE": 1.0,
+    "SAGA_CALL_TIMEOUT": 2.0,
+    "PAYMENT_PROVIDER_BACKOFF": 0.01,
+}
+
 
 @pytest.fixture
 def config(service_config):
-    return {
-        **service_config,
-        "SAGA_RECOVERY_INTERVAL": 0.2,
-        "SAGA_LEASE": 1.0,
-        "SAGA_CALL_TIMEOUT": 2.0,
-        "PAYMENT_PROVIDER_BACKOFF": 0.01,
-    }
+    return {**service_config, **SAGA_SETTINGS}
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from flask import g
 
 from chassis.contracts.orders import Order, OrderPage, OrderPlacement
 from chassis.contracts.paging import PageQuery
-from gateway.api import LOCATION, Blueprint, path_parameter
+from gateway.api import LOCATION, Blueprint, Decorator, path_parameter
 from gateway.context import idempotency, rpc, settings
 from gateway.errors import ApiError
 from gateway.idempotency import REPLAYED_HEADER, KeyHeader
@@ -39,6 +39,26 @@ PLACED_HEADERS = {
 }
 
 
+def limits_orders(blueprint: Blueprint) -> Decorator:
+    """The per-user limit on placing orders, on each route that places one (POST /orders,
+    POST /cart/checkout)."""
+    return blueprint.limit(
+        "RATE_LIMIT_ORDERS_PER_USER",
+        by=token_subject,
+        message="Too many orders placed: try again later",
+        deduct_when=placed_order,
+    )
+
+
+# The answer of a route that places an order, while the order is still on its way.
+STILL_PENDING = {
+    "schema": Order,
+    "description": "Accepted, still pending: watch it at Location until it settles.",
+    "headers": PLACED_HEADERS,
+    "success": True,
+}
+
+
 def _known_id(order_id: str) -> str:
     # Anything else cannot be an order id: answer as for any unknown order, without a call.
     if not _ORDER_ID.fullmatch(order_id):
@@ -46,17 +66,12 @@ def _known_id(order_id: str) -> str:
     return order_id
 
 
-def _location(order: dict[str, Any]) -> dict[str, str]:
+def order_location(order: dict[str, Any]) -> dict[str, str]:
     return {"Location": f"/api/v1/orders/{order['id']}"}
 
 
 @bp.post("")
-@bp.limit(
-    "RATE_LIMIT_ORDERS_PER_USER",
-    by=token_subject,
-    message="Too many orders placed: try again later",
-    deduct_when=placed_order,
-)
+@limits_orders(bp)
 @bp.auth()
 @bp.arguments(KeyHeader, location="headers")
 # Read before the key is claimed: a refused body leaves the key free for the corrected request.
@@ -68,13 +83,7 @@ def _location(order: dict[str, Any]) -> dict[str, str]:
     headers=PLACED_HEADERS,
     success=True,
 )
-@bp.alt_response(
-    202,
-    schema=Order,
-    description="Accepted, still pending: watch it at Location until it settles.",
-    headers=PLACED_HEADERS,
-    success=True,
-)
+@bp.alt_response(202, **STILL_PENDING)
 @bp.errors(
     409,
     description="A request with this Idempotency-Key is still in progress (`request_in_progress`).",
@@ -107,7 +116,7 @@ def create_order(headers: dict[str, str], placement: dict[str, Any]) -> Any:
             service_key,
         )
         # Still pending: accepted, and its Location is where to watch it settle.
-        return order, 202 if order["status"] == PENDING else 201, _location(order)
+        return order, 202 if order["status"] == PENDING else 201, order_location(order)
 
     return idempotency().once(g.user["id"], key, place)
 
@@ -159,7 +168,7 @@ def cancel_order(order_id: str) -> Any:
     no_body()
     order = rpc().call("orders", "cancel_order", _known_id(order_id), g.user["id"])
     # Not cancelled yet: the refund and the stock's return go on, watched at Location.
-    return order, 200 if order["status"] == CANCELLED else 202, _location(order)
+    return order, 200 if order["status"] == CANCELLED else 202, order_location(order)
 
 
 def _with_product_names(order: dict[str, Any]) -> dict[str, Any]:

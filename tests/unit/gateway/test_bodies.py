@@ -12,7 +12,7 @@ from tests.unit.gateway.conftest import bearer
 
 ADMIN = bearer(role="admin")
 CUSTOMER = bearer(user_id=3)
-# Every POST and PATCH route, with a body it accepts (the field checked is added to it).
+# Every route that writes, with a body it accepts (the field checked is added to it).
 WRITES = {
     ("POST", "/api/v1/users"): ({"email": "a@b.co", "password": "pw-123456", "name": "A"}, {}),
     ("POST", "/api/v1/auth/token"): ({"email": "a@b.co", "password": "pw-123456"}, {}),
@@ -23,6 +23,12 @@ WRITES = {
         "/api/v1/orders",
     ): ({"items": [{"product_id": 1, "quantity": 1}], "payment_token": "tok_visa"}, CUSTOMER),
     ("POST", "/api/v1/orders/0a1b/cancel"): ({}, CUSTOMER),
+    ("PUT", "/api/v1/cart"): ({"items": [{"product_id": 1, "quantity": 1}]}, CUSTOMER),
+    ("DELETE", "/api/v1/cart"): ({}, CUSTOMER),
+    ("POST", "/api/v1/cart/items"): ({"product_id": 1, "quantity": 2}, CUSTOMER),
+    ("PATCH", "/api/v1/cart/items/1"): ({"quantity": 2}, CUSTOMER),
+    ("DELETE", "/api/v1/cart/items/1"): ({}, CUSTOMER),
+    ("POST", "/api/v1/cart/checkout"): ({"payment_token": "tok_visa"}, CUSTOMER),
 }
 INTERNALS = ("Traceback", 'File "', ".py", "sqlalchemy", "psycopg2", "SELECT", "Error:")
 
@@ -158,6 +164,12 @@ TEXT_FIELDS = {
     ("PATCH", "/api/v1/products/1"): "description",
     ("POST", "/api/v1/orders"): "payment_token",
     ("POST", "/api/v1/orders/0a1b/cancel"): "note",
+    ("PUT", "/api/v1/cart"): "note",
+    ("DELETE", "/api/v1/cart"): "note",
+    ("POST", "/api/v1/cart/items"): "note",
+    ("PATCH", "/api/v1/cart/items/1"): "note",
+    ("DELETE", "/api/v1/cart/items/1"): "note",
+    ("POST", "/api/v1/cart/checkout"): "payment_token",
 }
 
 

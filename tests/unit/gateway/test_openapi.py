@@ -119,11 +119,12 @@ def test_what_each_kind_of_route_can_answer(document):
             assert operation["requestBody"]["content"]["application/json"]["schema"]
         if path.startswith("/api/v1/") and "openapi" not in path and "docs" not in path:
             assert {"503", "504"} <= codes, path
-        # Rate limited: logins, sign-ups and order placement only.
+        # Rate limited: logins, sign-ups and order placement (a checkout places one) only.
         limited = (method, path) in {
             ("post", "/api/v1/auth/token"),
             ("post", "/api/v1/users"),
             ("post", "/api/v1/orders"),
+            ("post", "/api/v1/cart/checkout"),
         }
         assert ("429" in codes) == limited, path
     place = document["paths"]["/api/v1/orders"]["post"]
@@ -175,3 +176,16 @@ def test_the_docs_page_loads_redoc_pinned_and_only_what_it_needs(client):
         .headers["Content-Security-Policy"]
         .startswith("default-src 'none'")
     )
+
+
+def test_the_cart_and_its_checkout_are_documented(document):
+    paths = document["paths"]
+    assert set(paths["/api/v1/cart"]) >= {"get", "put", "delete"}
+    assert set(paths["/api/v1/cart/items"]) >= {"post"}
+    assert set(paths["/api/v1/cart/items/{product_id}"]) >= {"patch", "delete"}
+    checkout = paths["/api/v1/cart/checkout"]["post"]
+    assert {"201", "202", "409", "422", "429"} <= set(checkout["responses"])
+    header = next(p for p in checkout["parameters"] if p["in"] == "header")
+    assert header["name"] == "Idempotency-Key"
+    line = document["components"]["schemas"]["CartLine"]["properties"]["problem"]
+    assert line["enum"] == ["unknown_product", "short", None]  # null: nothing wrong

@@ -52,9 +52,9 @@ class InMemoryOrders:
         self.rows[order.id].events = []
         return True
 
-    def forget(self, order_id: str) -> None:
-        if self.rows[order_id].step == domain.RESERVE:
-            del self.rows[order_id]
+    def forget(self, order: domain.Order) -> None:
+        if self.rows[order.id].step == domain.RESERVE:
+            del self.rows[order.id]
 
     def postpone(self, order_id: str, now: datetime) -> None:
         self.postponed.append(order_id)
