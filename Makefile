@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install secrets stack migrate run test test-unit test-integration test-e2e bench chaos lint format typecheck clean
+.PHONY: help install secrets stack browser migrate run test test-unit test-integration test-e2e bench chaos lint format typecheck clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -26,6 +26,9 @@ secrets: ## write .env: fresh secrets for docker compose, or those it lacks (kee
 stack: ## start RabbitMQ, PostgreSQL and Redis if they are not answering (installs them as root)
 	deploy/local/stack.sh up
 
+browser: ## install Debian's Chromium for the browser tests, if missing (as root)
+	deploy/local/stack.sh browser
+
 migrate: install stack ## create and migrate every service's database, declare every queue
 	$(PY) -m chassis.migrate users products orders payments notifications
 	$(PY) -m chassis.topology
@@ -33,7 +36,7 @@ migrate: install stack ## create and migrate every service's database, declare e
 run: install stack ## the whole cluster in the foreground; Ctrl-C stops it
 	$(PY) deploy/local/run.py
 
-test: install stack lint ## everything: lint, unit, integration and e2e tests
+test: install stack browser lint ## everything: lint, unit, integration, e2e and browser tests
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 test-unit: install ## unit and contract tests only (no servers needed)
@@ -42,7 +45,7 @@ test-unit: install ## unit and contract tests only (no servers needed)
 test-integration: install stack
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
-test-e2e: install stack
+test-e2e: install stack browser
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
 bench: install ## load benchmark against the cluster `make run` started (about two minutes)

@@ -369,6 +369,7 @@ def banner(cluster: Cluster) -> None:
     ports = ", ".join(f"{name} {port}" for name, port in cluster.ops_ports.items())
     log(f"""
 The shop is running.
+  shop       {cluster.url}/  (the storefront, in a browser: sign up, shop, check out)
   API        {cluster.url}/api/v1/products
   API docs   {cluster.url}/api/v1/docs
   ops        {cluster.ops}/health/ready, /metrics (the gateway's), and each service's:

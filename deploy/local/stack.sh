@@ -4,6 +4,7 @@
 #   deploy/local/stack.sh venv [DIR]   create the virtualenv and install every package (pinned)
 #   deploy/local/stack.sh up           reuse RabbitMQ, PostgreSQL and Redis where they answer;
 #                                      otherwise install them (apt, as root) and start them
+#   deploy/local/stack.sh browser      install Debian's Chromium for the browser tests (apt, as root)
 #   deploy/local/stack.sh status       say what answers
 set -euo pipefail
 
@@ -138,6 +139,14 @@ cmd_up() {
   start_redis
 }
 
+# The browser tests drive Debian's Chromium through Playwright (Playwright's own browser
+# download needs a site this kind of machine may not reach): installed here when missing.
+CHROMIUM=/usr/bin/chromium
+cmd_browser() {
+  [[ -x $CHROMIUM ]] || apt_install chromium
+  say "Chromium     $CHROMIUM"
+}
+
 cmd_status() {
   local name port rc=0
   for pair in "RabbitMQ:$RABBIT_PORT" "RabbitMQ-management:$RABBIT_API_PORT" \
@@ -151,6 +160,7 @@ cmd_status() {
 case ${1:-} in
   venv) shift; cmd_venv "$@" ;;
   up) cmd_up ;;
+  browser) cmd_browser ;;
   status) cmd_status ;;
-  *) die "usage: $0 venv [DIR] | up | status" ;;
+  *) die "usage: $0 venv [DIR] | up | browser | status" ;;
 esac

@@ -18,6 +18,7 @@ from gateway.metrics import instrument
 from gateway.routes import admin, cart, health, notifications, orders, products, users
 from gateway.rpc import RpcPool
 from gateway.schemas import JsonProvider
+from gateway.storefront import pages
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -66,6 +67,7 @@ def create_app(
     instrument(app)
     routes = (health, users, products, cart, orders, notifications, admin)
     openapi.install(app, [module.bp for module in routes])
+    app.register_blueprint(pages.bp)  # the storefront's pages, outside the API and its document
     cors.install(app, settings)
     limits.install(app, settings)  # after the routes: it checks the limits they declare
     if tracing.configure("gateway"):

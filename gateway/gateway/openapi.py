@@ -81,13 +81,18 @@ def install(app: Flask, blueprints: Iterable[Blueprint]) -> None:
     app.extensions["openapi"] = build_spec(app)
 
 
+# The storefront's pages (HTML for people, with their own tests) are not part of the API.
+PAGES = "storefront"
+
+
 def build_spec(app: Flask) -> dict[str, Any]:
-    """The document of ``app``; KeyError naming any route of it that declares nothing."""
+    """The document of ``app``; KeyError naming any route of the API that declares nothing."""
     document: dict[str, Any] = app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_dict()
     for rule in app.url_map.iter_rules():
         operations = document["paths"].get(FlaskPlugin.flaskpath2openapi(rule.rule), {})
         methods = {method.lower() for method in rule.methods or ()} - {"head", "options"}
-        if rule.endpoint != "static" and not methods <= set(operations):
+        page = rule.endpoint == "static" or rule.endpoint.startswith(f"{PAGES}.")
+        if not page and not methods <= set(operations):
             raise KeyError(f"{rule.rule} ({rule.endpoint}) is not in the document")
     return document
 

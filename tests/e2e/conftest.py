@@ -183,3 +183,12 @@ def new_customer(api: Api) -> Api:
 @pytest.fixture
 def customer(api):
     return new_customer(api)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Each phase's report on the test item (``rep_call``...), for fixtures that act on a
+    failure (the browser tests' screenshots)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

@@ -139,7 +139,7 @@ def list_orders(page: dict[str, int]) -> Any:
 def get_order(order_id: str) -> Any:
     """One of the caller's orders, with product names"""
     order = rpc().read("orders", "get_order", _known_id(order_id), g.user["id"])
-    return _with_product_names(order)
+    return with_product_names(order)
 
 
 @bp.post("/<order_id>/cancel", parameters=[ORDER_ID])
@@ -171,7 +171,7 @@ def cancel_order(order_id: str) -> Any:
     return order, 200 if order["status"] == CANCELLED else 202, order_location(order)
 
 
-def _with_product_names(order: dict[str, Any]) -> dict[str, Any]:
+def with_product_names(order: dict[str, Any]) -> dict[str, Any]:
     """The order with each item's product name, when the products service tells them in time.
 
     Names are a convenience: without them the order is still right, so any failure here costs
