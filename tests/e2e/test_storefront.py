@@ -191,3 +191,12 @@ def test_a_customer_cannot_open_the_staff_pages(page):
         answer = page.goto(path)
         assert answer is not None and answer.status == 403
         expect(page.get_by_text("This page is for the shop's staff.")).to_be_visible()
+
+
+def test_the_api_docs_render_from_the_gateway_alone(page, cluster):
+    loaded = []  # what was fetched (ReDoc's "powered by" logo is asked for, and refused by CSP)
+    page.on("response", lambda response: loaded.append(response.url))
+    page.goto("/api/v1/docs")
+    expect(page.get_by_role("heading", name=re.compile("Place an order"))).to_be_visible()
+    assert any("redoc.standalone.js" in url for url in loaded), loaded
+    assert all(url.startswith((cluster, "blob:", "data:")) for url in loaded), loaded
