@@ -442,3 +442,15 @@ def test_grafana_is_provisioned_with_prometheus_and_the_dashboard():
     dashboard = json.loads((ROOT / shown[0]).read_text())
     (variable,) = [v for v in dashboard["templating"]["list"] if v["type"] == "datasource"]
     assert variable["query"] == source["type"]  # the dashboard picks the provisioned source
+
+
+def test_the_servers_images_can_be_replaced_where_the_official_ones_cannot_be_pulled():
+    services = compose()["services"]
+    built = {name for name, service in services.items() if "build" in service}
+    for name, service in services.items():
+        if name in built:
+            assert service["image"].startswith("shop/"), name
+            continue
+        match = re.fullmatch(r"\$\{([A-Z]+_IMAGE):-([^}]+)\}", service["image"])
+        assert match, f"{name}: {service['image']} cannot be replaced by a variable"
+        assert match.group(1) == f"{name.upper()}_IMAGE"
