@@ -380,7 +380,11 @@ def orders() -> Any:
 @bp.get("/orders/<order_id>")
 @signed_in_page
 def order(order_id: str) -> Any:
-    return page("order.html", order=_order(order_id))
+    found = _order(order_id)
+    # What the page waits for: a pending order to settle, a cancellation under way to end.
+    cancelling = found["status"] == "confirmed" and request.args.get("cancelling") == "1"
+    wait_for = "settled" if found["status"] == "pending" else "cancelled" if cancelling else ""
+    return page("order.html", order=found, wait_for=wait_for)
 
 
 @bp.get("/orders/<order_id>/status")
@@ -394,8 +398,13 @@ def order_status(order_id: str) -> Any:
 @bp.post("/orders/<order_id>/cancel")
 @signed_in_page
 def cancel(order_id: str) -> Any:
-    call("call", "orders", "cancel_order", order_id, g.user["id"])
-    return redirect(url_for("storefront.order", order_id=order_id), 303)
+    order = call("call", "orders", "cancel_order", order_id, g.user["id"])
+    # Still confirmed: the refund and the stock's return go on (the API's 202); the page
+    # follows them until the order reads cancelled.
+    target = url_for("storefront.order", order_id=order_id)
+    if order["status"] != "cancelled":
+        target += "?cancelling=1"
+    return redirect(target, 303)
 
 
 @bp.get("/notifications")

@@ -214,3 +214,19 @@ def test_a_service_whose_database_is_down_is_a_503_page_in_words(client, rpc):
     answer = client.get("/")
     assert answer.status_code == 503 and answer.mimetype == "text/html"
     assert "database is unavailable" in answer.get_data(as_text=True)
+
+
+def test_a_cancellation_still_under_way_is_followed_on_the_order_page(client, rpc):
+    signed_in(client)
+    rpc.on("orders", "cancel_order", lambda order_id, user_id: order("confirmed"))
+    rpc.on("orders", "get_order", lambda order_id, user_id: order("confirmed"))
+    rpc.on("products", "get_products", lambda ids: {"items": []})
+    token = csrf(client)
+    answer = client.post(f"/orders/{ORDER_ID}/cancel", data={"csrf_token": token})
+    assert answer.headers["Location"] == f"/orders/{ORDER_ID}?cancelling=1"
+    body = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert 'data-wait-for="cancelled"' in body and "Cancellation under way" in body
+    assert "Cancel this order" not in body
+    # Without the cancellation in the address: a confirmed order, with its button, unwatched.
+    plain = client.get(f"/orders/{ORDER_ID}").get_data(as_text=True)
+    assert 'data-wait-for=""' in plain and "Cancel this order" in plain

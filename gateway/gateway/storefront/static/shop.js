@@ -23,8 +23,11 @@ function follow(status) {
       const answer = await fetch(url, { headers: { Accept: "application/json" } });
       if (answer.ok) {
         const order = await answer.json();
-        if (order.status !== "pending") {
-          window.location.reload(); // the settled order, with its reason and refund
+        const waitFor = status.dataset.waitFor;
+        const done = waitFor === "settled" ? order.status !== "pending" : order.status === waitFor;
+        if (done) {
+          // The settled order, with its reason and refund, without the "wait" in the address.
+          window.location.replace(window.location.pathname);
           return;
         }
       }
