@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from chassis.contracts.orders import MAX_QUANTITY
@@ -61,16 +61,12 @@ class OrdersRepository(Repository):
 
     def placed_with(self, user_id: int, idempotency_key: str) -> domain.Order | None:
         """The order the user placed with this key, if any."""
-        row = self.session.scalars(
-            select(Order).where(Order.user_id == user_id, Order.idempotency_key == idempotency_key)
-        ).first()
+        row = self.session.scalars(_keyed(user_id, idempotency_key)).first()
         return None if row is None else _order(row)
 
     def by_key(self, user_id: int, idempotency_key: str | None) -> tuple[domain.Order, str]:
         """The order placed with this key, and the fingerprint of what it was placed for."""
-        row = self.session.scalars(
-            select(Order).where(Order.user_id == user_id, Order.idempotency_key == idempotency_key)
-        ).one()
+        row = self.session.scalars(_keyed(user_id, idempotency_key)).one()
         return _order(row), row.fingerprint
 
     def get(self, order_id: str) -> domain.Order | None:
@@ -209,6 +205,11 @@ class OrdersRepository(Repository):
 
     def sales(self, date_from: date, date_to: date) -> list[SalesDaily]:
         return sales.report(self.session, date_from, date_to)
+
+
+def _keyed(user_id: int, idempotency_key: str | None) -> Select[Order]:
+    """The user's order placed with this idempotency key (at most one: a unique constraint)."""
+    return select(Order).where(Order.user_id == user_id, Order.idempotency_key == idempotency_key)
 
 
 def _order(row: Order) -> domain.Order:

@@ -268,19 +268,20 @@ class OrdersService(base.ServiceBase):
             raise UnknownProduct(f"No product {product_id}", {"product_id": ["No such product."]})
 
     def _unknown_products(self, product_ids: list[int]) -> list[int]:
-        timeout = self.settings.saga_call_timeout
-        found = call_within(self.products_rpc, "get_products", timeout, product_ids)
-        known = {product["id"] for product in found["items"]}
+        known = self._products(product_ids)
         return [product_id for product_id in product_ids if product_id not in known]
 
     def _priced(self, lines: list[tuple[int, int]]) -> dict[str, Any]:
-        products: dict[int, dict[str, Any]] = {}
-        if lines:
-            timeout = self.settings.saga_call_timeout
-            ids = [product_id for product_id, _ in lines]
-            found = call_within(self.products_rpc, "get_products", timeout, ids)
-            products = {product["id"]: product for product in found["items"]}
+        products = self._products([product_id for product_id, _ in lines])
         return dump(Cart, cart.priced(lines, products))
+
+    def _products(self, product_ids: list[int]) -> dict[int, dict[str, Any]]:
+        """Those of ``product_ids`` that exist, by id, as products reads them today."""
+        if not product_ids:
+            return {}
+        timeout = self.settings.saga_call_timeout
+        found = call_within(self.products_rpc, "get_products", timeout, product_ids)
+        return {product["id"]: product for product in found["items"]}
 
     @rpc
     def sales_report(self, date_from: str, date_to: str) -> dict[str, Any]:
