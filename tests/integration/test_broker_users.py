@@ -69,10 +69,6 @@ def users(rabbit_config, service_config):
         requests.delete(f"{API}/users/{prefix}{principal}", auth=("guest", "guest"), timeout=10)
 
 
-def succeeded(worker_ctx, result, exc_info):
-    return exc_info is None
-
-
 def start(container_factory, cls, config, uri):
     container = container_factory(cls, {**config, "AMQP_URI": uri})
     container.start()
@@ -90,8 +86,14 @@ def test_the_shop_works_with_each_one_on_its_own_user(
     pool = RpcPool(users["gateway"], size=2, timeout=15)
     try:
         email = f"least.{uuid.uuid4().hex[:10]}@example.com"
+
+        def handled_ours(worker_ctx, result, exc_info):
+            # The users service's relay may also publish events that earlier tests left in its
+            # outbox: wait for this email's own event to have been handled.
+            return exc_info is None and Probe.tried.get(email, 0) >= 2
+
         with (
-            entrypoint_waiter(probe, "handle_user_registered", callback=succeeded, timeout=15),
+            entrypoint_waiter(probe, "handle_user_registered", callback=handled_ours, timeout=15),
             entrypoint_waiter(containers["notifications"], "handle_user_registered"),
         ):
             user = pool.call("users", "register_user", email, "s3cret-password", "Ada")
