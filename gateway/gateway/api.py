@@ -3,7 +3,7 @@ takes, what it answers, its rate limit and who may call it; and the Api that mak
 document (``gateway.openapi``) from these declarations alone.
 
     @bp.post("")
-    @bp.limit("RATE_LIMIT_ORDERS_PER_USER", by=token_subject, message="Too many orders...")
+    @bp.limit(limits.ORDERS)
     @bp.auth()
     @bp.arguments(OrderPlacement)
     @bp.alt_response(201, schema=Order, description="Settled...", success=True)
@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import flask_smorest
-from flask import Response
 from werkzeug.exceptions import HTTPException
 
 from chassis.contracts.users import ADMIN
@@ -108,19 +107,10 @@ class Blueprint(flask_smorest.Blueprint):
         secured = self.doc(security=[{SECURITY_SCHEME: []}])
         return lambda view: secured(refused(check(view)))
 
-    def limit(
-        self,
-        variable: str,
-        *,
-        by: Callable[[], str],
-        message: str,
-        deduct_when: Callable[[Response], bool] | None = None,
-    ) -> Decorator:
-        """At most what the environment variable ``variable`` sets, counted per ``by``: beyond
-        it, 429 saying ``message``. Recorded on the view, for the app's limiter to count before
-        the view is called (``gateway.limits``)."""
-        limited = limits.RateLimit(variable, by, message, deduct_when)
-        return lambda view: limited(self.errors(429)(view))
+    def limit(self, rule: limits.RateLimit) -> Decorator:
+        """At most what ``rule`` allows (``gateway.limits``): beyond it, 429. Recorded on the
+        view, for the app's limiter to count before the view is called."""
+        return lambda view: rule(self.errors(429)(view))
 
 
 class Api(flask_smorest.Api):

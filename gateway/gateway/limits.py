@@ -95,6 +95,26 @@ class RateLimit:
         )
 
 
+# The limits routes declare, each once: an API route and the storefront page that does the
+# same thing (sign up, sign in) declare the same one.
+SIGNUPS = RateLimit(
+    "RATE_LIMIT_SIGNUPS_PER_IP",
+    client_ip,
+    "Too many sign-ups from this address: try again later",
+)
+LOGINS = RateLimit(
+    "RATE_LIMIT_LOGINS_PER_IP",
+    client_ip,
+    "Too many logins from this address: try again later",
+)
+ORDERS = RateLimit(
+    "RATE_LIMIT_ORDERS_PER_USER",
+    token_subject,
+    "Too many orders placed: try again later",
+    deduct_when=placed_order,
+)
+
+
 def exempt(view: View) -> View:
     """Never limited, by the per-address default either: probes and scrapes."""
     setattr(view, EXEMPT, True)

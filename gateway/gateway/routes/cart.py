@@ -10,6 +10,7 @@ from flask import g
 
 from chassis.contracts.cart import Cart, CartContents, CartQuantity, Checkout, NewCartItem
 from chassis.contracts.orders import Order
+from gateway import limits
 from gateway.api import Blueprint, path_parameter
 from gateway.context import idempotency, rpc
 from gateway.errors import ApiError
@@ -19,7 +20,6 @@ from gateway.routes.orders import (
     PENDING,
     PLACED_HEADERS,
     STILL_PENDING,
-    limits_orders,
     order_location,
 )
 from gateway.schemas import MAX_ID, no_body
@@ -132,7 +132,7 @@ def remove_from_cart(product_id: int) -> Any:
 
 
 @bp.post("/checkout")
-@limits_orders(bp)
+@bp.limit(limits.ORDERS)
 @bp.auth()
 @bp.arguments(KeyHeader, location="headers")
 @bp.arguments(Checkout)

@@ -11,11 +11,11 @@ from flask import g
 
 from chassis.contracts.orders import Order, OrderPage, OrderPlacement
 from chassis.contracts.paging import PageQuery
-from gateway.api import LOCATION, Blueprint, Decorator, path_parameter
+from gateway import limits
+from gateway.api import LOCATION, Blueprint, path_parameter
 from gateway.context import idempotency, rpc, settings
 from gateway.errors import ApiError
 from gateway.idempotency import REPLAYED_HEADER, KeyHeader
-from gateway.limits import placed_order, token_subject
 from gateway.schemas import no_body
 
 _log = logging.getLogger(__name__)
@@ -39,17 +39,6 @@ PLACED_HEADERS = {
 }
 
 
-def limits_orders(blueprint: Blueprint) -> Decorator:
-    """The per-user limit on placing orders, on each route that places one (POST /orders,
-    POST /cart/checkout)."""
-    return blueprint.limit(
-        "RATE_LIMIT_ORDERS_PER_USER",
-        by=token_subject,
-        message="Too many orders placed: try again later",
-        deduct_when=placed_order,
-    )
-
-
 # The answer of a route that places an order, while the order is still on its way.
 STILL_PENDING = {
     "schema": Order,
@@ -71,7 +60,7 @@ def order_location(order: dict[str, Any]) -> dict[str, str]:
 
 
 @bp.post("")
-@limits_orders(bp)
+@bp.limit(limits.ORDERS)
 @bp.auth()
 @bp.arguments(KeyHeader, location="headers")
 # Read before the key is claimed: a refused body leaves the key free for the corrected request.

@@ -3,6 +3,7 @@ from typing import Any
 from flask import g
 
 from chassis.contracts.users import Credentials, User
+from gateway import limits
 from gateway.api import LOCATION, Blueprint
 from gateway.auth import issue_token
 from gateway.context import logins, rpc, settings
@@ -14,11 +15,7 @@ bp = Blueprint("users", __name__)
 
 
 @bp.post("/api/v1/users")
-@bp.limit(
-    "RATE_LIMIT_SIGNUPS_PER_IP",
-    by=client_ip,
-    message="Too many sign-ups from this address: try again later",
-)
+@bp.limit(limits.SIGNUPS)
 @bp.arguments(Registration)
 @bp.alt_response(201, schema=User, description="The new user.", headers=LOCATION, success=True)
 @bp.errors(409, description="The email is already registered (`user_exists`).")
@@ -40,11 +37,7 @@ def me() -> Any:
 
 
 @bp.post("/api/v1/auth/token")
-@bp.limit(
-    "RATE_LIMIT_LOGINS_PER_IP",
-    by=client_ip,
-    message="Too many logins from this address: try again later",
-)
+@bp.limit(limits.LOGINS)
 @bp.arguments(Credentials)
 @bp.alt_response(
     200, schema=Token, description="A token for the Authorization header.", success=True

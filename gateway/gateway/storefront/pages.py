@@ -29,12 +29,13 @@ from chassis.contracts.products import CatalogueSearch, NewProduct, ProductChang
 from chassis.contracts.users import ADMIN, Credentials
 from chassis.errors import ServiceError
 from chassis.schemas import instance
+from gateway import limits
 from gateway.context import logins, rpc
 from gateway.errors import REMOTE_ERRORS, ApiError
-from gateway.limits import RateLimit, client_ip
+from gateway.limits import client_ip
 from gateway.routes.orders import with_product_names
 from gateway.rpc import PoolExhausted
-from gateway.schemas import Registration, SalesPeriod
+from gateway.schemas import MAX_ID, Registration, SalesPeriod
 from gateway.storefront import charts, session
 
 _log = logging.getLogger(__name__)
@@ -222,7 +223,7 @@ def catalogue() -> Any:
             {
                 "offset": request.args.get("offset", "0"),
                 "limit": str(PAGE_SIZE),
-                **({"q": request.args["q"]} if request.args.get("q") else {}),
+                "q": request.args.get("q") or None,
             }
         )
     except ValidationError as invalid:
@@ -246,7 +247,7 @@ def catalogue() -> Any:
 
 @bp.get("/products/<int:product_id>")
 def product(product_id: int) -> Any:
-    if not 1 <= product_id <= 2**31 - 1:
+    if not 1 <= product_id <= MAX_ID:
         abort(404, "No such product.")
     return page("product.html", product=call("read", "products", "get_product", product_id))
 
@@ -260,11 +261,7 @@ def sign_up_form() -> Any:
 
 
 @bp.post("/signup")
-@RateLimit(
-    "RATE_LIMIT_SIGNUPS_PER_IP",
-    client_ip,
-    "Too many sign-ups from this address: try again later",
-)
+@limits.SIGNUPS
 def sign_up() -> Any:
     session.check_csrf()
     values = {name: request.form.get(name, "") for name in ("email", "name")}
@@ -285,11 +282,7 @@ def sign_in_form() -> Any:
 
 
 @bp.post("/signin")
-@RateLimit(
-    "RATE_LIMIT_LOGINS_PER_IP",
-    client_ip,
-    "Too many logins from this address: try again later",
-)
+@limits.LOGINS
 def sign_in() -> Any:
     target = _safe_next(request.form.get("next"))
     session.check_csrf()
