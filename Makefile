@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install secrets stack browser migrate run test test-unit test-integration test-e2e bench chaos lint format typecheck clean
+.PHONY: help install secrets stack browser migrate run test test-unit test-integration test-e2e test-cluster test-images bench chaos lint format typecheck clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -37,7 +37,7 @@ run: install stack ## the whole cluster in the foreground; Ctrl-C stops it
 	$(PY) deploy/local/run.py
 
 test: install stack browser lint ## everything: lint, unit, integration, e2e and browser tests
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: install ## unit and contract tests only (no servers needed)
 	$(PY) -m pytest tests/unit tests/contract $(PYTEST_ARGS)
@@ -47,6 +47,13 @@ test-integration: install stack
 
 test-e2e: install stack browser
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+test-cluster: install stack ## the shop on a three-node RabbitMQ cluster losing nodes under load (root)
+	$(PY) -m pytest tests/cluster -rP $(PYTEST_ARGS)
+
+test-images: install stack ## build every image and run the shop as containers (root; installs Docker)
+	$(PY) -m pytest tests/images -rP $(PYTEST_ARGS)
+	deploy/docker/images.sh sizes
 
 bench: install ## load benchmark against the cluster `make run` started (about two minutes)
 	$(PY) -m bench.run $(BENCH_ARGS)

@@ -3,24 +3,34 @@
     python -m bench.chaos                 # 1,000 orders against the cluster of `make run`
     python -m bench.chaos --orders 200
 
-While N orders are placed by many users (each order retried with its own idempotency key on a
-5xx or a lost connection, as a careful client does), the orders, products and payments services
-are killed with SIGKILL at random moments (``make run`` restarts them, as a supervisor would),
-and RabbitMQ, PostgreSQL and Redis are each restarted once. When everything has settled, the
-databases are read back and the account printed; the exit status is 1 unless nothing was lost,
-stuck, charged twice or without an order, the stock adds up, every confirmed order was mailed,
-and every refusal was a prompt JSON 5xx.
+While N orders (more if the last fault is still being made) are placed by many users (each order
+retried with its own idempotency key on a 5xx or a lost connection, as a careful client does),
+the orders, products and payments services are killed with SIGKILL at random moments (``make
+run`` restarts them, as a supervisor would), and RabbitMQ, PostgreSQL and Redis are each
+restarted once. When everything has settled, the databases are read back and the account
+printed; the exit status is 1 unless nothing was lost, stuck, charged twice or without an order,
+the stock adds up, every confirmed order was mailed once, and every refusal was a prompt JSON
+5xx.
 
 It needs root on the machine running the servers (it restarts them) and reads each service's
 database as an operator would, through the same config files and environment as the services.
+
+    python -m bench.chaos --faults nodes  # against a cluster on deploy/local/rabbitmq-cluster.sh
+
+With ``--faults nodes`` the faults are those of a RabbitMQ cluster instead: the node the orders
+service is connected to stops (``stop_app``) for a while and comes back, later the node the
+products service is connected to then. ``RABBITMQ_API_URL`` names a node's management API.
+Several ``--base`` share the orders between gateways.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -39,11 +49,15 @@ import requests
 
 from chassis.config import load_config
 from chassis.migrate import database_url
+from chassis.nodes import nodes
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUEST_TIMEOUT = 15.0  # the gateway answers within RPC_TIMEOUT (5 s): anything past this hangs
 ORDER_DEADLINE = 240.0  # how long a client keeps retrying one order
 SETTLE_TIMEOUT = 240.0
+NODE_DOWN = 10.0  # seconds a stopped RabbitMQ node stays down
+CLUSTER = ROOT / "deploy" / "local" / "rabbitmq-cluster.sh"
+CONFIRMED_MAIL = re.compile(r"Your order ([0-9a-f-]{36}) is confirmed")
 TOKENS = ["tok_visa"] * 8 + ["tok_decline_chaos", "tok_fail_chaos"]
 
 
@@ -82,9 +96,8 @@ def wait_for(what: str, check: Any, timeout: float = 120.0) -> None:
 
 
 class Faults:
-    def __init__(self, run_dir: Path, base: str) -> None:
+    def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
-        self.base = base
         self.done: list[str] = []
         self.failed: list[str] = []
 
@@ -164,8 +177,29 @@ class Faults:
         )
         self.done.append("restart Redis")
 
-    def plan(self, rng: random.Random) -> list[tuple[float, Any]]:
+    def stop_node_of(self, principal: str) -> None:
+        """Stop the RabbitMQ node most of ``principal``'s connections are on, for NODE_DOWN
+        seconds, then start it again."""
+        connections = requests.get(
+            f"{management_api()}/connections", auth=("guest", "guest"), timeout=10
+        ).json()
+        on = Counter(c["node"] for c in connections if c["user"].endswith(f"-{principal}"))
+        if not on:
+            raise RuntimeError(f"{principal} has no connection to any node")
+        node = on.most_common(1)[0][0]
+        number = node.split("@")[0].removeprefix("rabbit")
+        for command, pause in (("stop", NODE_DOWN), ("start", 0.0)):
+            subprocess.run([CLUSTER, command, number], check=True, capture_output=True, timeout=180)
+            time.sleep(pause)
+        self.done.append(f"stop {node} ({principal}' node) for {NODE_DOWN:.0f} s")
+
+    def plan(self, rng: random.Random, kind: str = "servers") -> list[tuple[float, Any]]:
         """The faults, each at a random point of the run (a fraction of the orders placed)."""
+        if kind == "nodes":  # one after the other: a quorum needs two of the three nodes
+            return [
+                (rng.uniform(0.05, 0.1), lambda: self.stop_node_of("orders")),
+                (rng.uniform(0.5, 0.55), lambda: self.stop_node_of("products")),
+            ]
         actions = [
             lambda: self.kill("orders"),
             lambda: self.kill("products"),
@@ -184,8 +218,8 @@ class Faults:
 
 
 class Clients:
-    def __init__(self, base: str, users: list[str], products: list[int], rng: random.Random):
-        self.base = base
+    def __init__(self, bases: list[str], users: list[str], products: list[int], rng: random.Random):
+        self.bases = bases
         self.users = users
         self.products = products
         self.rng = rng
@@ -205,6 +239,7 @@ class Clients:
             ]
             payment_token = self.rng.choice(TOKENS)
         key = uuid.uuid4().hex
+        base = self.bases[n % len(self.bases)]
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {token}"
         ends = time.monotonic() + ORDER_DEADLINE
@@ -212,7 +247,7 @@ class Clients:
             sent = time.monotonic()
             try:
                 response = session.post(
-                    f"{self.base}/api/v1/orders",
+                    f"{base}/api/v1/orders",
                     json={"items": items, "payment_token": payment_token},
                     headers={"Idempotency-Key": key},
                     timeout=REQUEST_TIMEOUT,
@@ -326,15 +361,32 @@ def missing_notifications(confirmed_ids: list[str]) -> int:
     return len(confirmed_ids) - len(mailed)
 
 
+def management_api() -> str:
+    return os.environ.get("RABBITMQ_API_URL", "http://127.0.0.1:15672").rstrip("/") + "/api"
+
+
 def dead_letters(amqp_uri: str) -> int:
-    vhost = quote(unquote(urlparse(amqp_uri).path[1:]) or "/", safe="")
+    vhost = quote(unquote(urlparse(nodes(amqp_uri)[0]).path[1:]) or "/", safe="")
     queues = requests.get(
-        f"http://127.0.0.1:15672/api/queues/{vhost}", auth=("guest", "guest"), timeout=10
+        f"{management_api()}/queues/{vhost}", auth=("guest", "guest"), timeout=10
     ).json()
     return sum(q.get("messages", 0) for q in queues if q["name"].endswith(".dead"))
 
 
-def account(clients: Clients, products: dict[int, int], amqp_uri: str) -> dict[str, Any]:
+def duplicate_mails(run_dir: Path, confirmed_ids: list[str]) -> int:
+    """Confirmed orders mailed more than once, read from the mail sink's files."""
+    wanted = set(confirmed_ids)
+    mailed: Counter[str] = Counter()
+    for path in (run_dir / "mail" / "new").glob("*"):
+        found = CONFIRMED_MAIL.search(path.read_text(errors="replace"))
+        if found and found[1] in wanted:
+            mailed[found[1]] += 1
+    return len([oid for oid, count in mailed.items() if count > 1])
+
+
+def account(
+    clients: Clients, products: dict[int, int], amqp_uri: str, run_dir: Path
+) -> dict[str, Any]:
     ids = list(clients.accepted)
     rows = query("orders", "SELECT id, status, cancel_reason FROM orders WHERE id = ANY(%s)", ids)
     status = {row[0]: (row[1], row[2]) for row in rows}
@@ -382,6 +434,7 @@ def account(clients: Clients, products: dict[int, int], amqp_uri: str) -> dict[s
         "charges_without_confirmed_order": len(set(approved) - set(confirmed)),
         "stock_drift": sum(abs(d) for d in drift.values()),
         "missing_notifications": missing,
+        "duplicate_mails": duplicate_mails(run_dir, confirmed),
         "dead_letters": dead_letters(amqp_uri),
         "bad_refusals": len(clients.bad_refusals),
         "hung_requests": clients.hung,
@@ -395,6 +448,7 @@ MUST_BE_ZERO = (
     "charges_without_confirmed_order",
     "stock_drift",
     "missing_notifications",
+    "duplicate_mails",
     "bad_refusals",
     "hung_requests",
     "faults_not_made",
@@ -403,45 +457,66 @@ MUST_BE_ZERO = (
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument(
+        "--orders", type=int, default=1000, help="at least; more while a fault is being made"
+    )
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument(
-        "--base", default=f"http://127.0.0.1:{os.environ.get('GATEWAY_PORT', '8000')}"
+        "--base", action="append", help="a gateway's URL (more than one: they share the orders)"
     )
+    parser.add_argument("--faults", choices=("servers", "nodes"), default="servers")
     parser.add_argument("--run-dir", default=os.environ.get("RUN_DIR", str(ROOT / ".run")))
     args = parser.parse_args()
+    bases = args.base or [f"http://127.0.0.1:{os.environ.get('GATEWAY_PORT', '8000')}"]
     seed = args.seed if args.seed is not None else random.randrange(1_000_000)
     rng = random.Random(seed)
     amqp_uri = load_config(ROOT / "users" / "config.yaml")["AMQP_URI"]
     log(f"chaos: {args.orders} orders from {args.users} users, seed {seed}")
-    tokens, products = setup(args.base, args.users, args.orders)
-    clients = Clients(args.base, tokens, list(products), rng)
-    faults = Faults(Path(args.run_dir), args.base)
-    plan = faults.plan(rng)
+    tokens, products = setup(bases[0], args.users, args.orders)
+    clients = Clients(bases, tokens, list(products), rng)
+    faults = Faults(Path(args.run_dir))
+    plan = faults.plan(rng, args.faults)
 
     def inflict() -> None:
         for point, action in plan:
             while clients.placed < point * args.orders:
                 time.sleep(0.1)
+            at = clients.placed
             try:
                 action()
             except BaseException as exc:  # the run did not test what it says: it fails
                 faults.failed.append(repr(exc))
                 log(f"  fault could not be made: {exc!r}")
                 continue
-            log(f"  fault: {faults.done[-1]} (after {clients.placed} orders)")
+            # Where the load stood: a fault made after the last order tested nothing.
+            faults.done[-1] += f", orders {at}-{clients.placed} placed meanwhile"
+            log(f"  fault: {faults.done[-1]}")
 
     chaos = threading.Thread(target=inflict, daemon=True)
     started = time.monotonic()
     chaos.start()
+    # At least --orders orders, and more while a fault is still being made: every fault is
+    # made under load, however long the servers take to stop and come back.
+    numbers = itertools.count()
+    numbering = threading.Lock()
+
+    def client() -> None:
+        while True:
+            with numbering:
+                n = next(numbers)
+            if n >= args.orders and not chaos.is_alive():
+                return
+            clients.place(n)
+
     with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
-        list(pool.map(clients.place, range(args.orders)))
+        for done in [pool.submit(client) for _ in range(args.concurrency)]:
+            done.result()
     chaos.join()
     log(f"placed in {time.monotonic() - started:.0f} s; settling")
     settle(list(clients.accepted))
-    result = account(clients, products, amqp_uri)
+    result = account(clients, products, amqp_uri, Path(args.run_dir))
     result["faults"] = faults.done
     result["faults_not_made"] = len(faults.failed)
     result["seed"] = seed

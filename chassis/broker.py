@@ -42,6 +42,7 @@ from kombu.utils.url import url_to_parts
 
 from chassis import topology
 from chassis.config import service_config
+from chassis.nodes import join, nodes
 
 RPC_EXCHANGE = "nameko-rpc"
 GATEWAY = "gateway"
@@ -188,20 +189,25 @@ class ManagementApi:
 
 
 def management_api(amqp_uri: str, api_url: str | None = None) -> tuple[ManagementApi, str]:
-    """The management API of the broker in ``amqp_uri``, with its credentials, and the vhost."""
-    parts = url_to_parts(amqp_uri)
+    """The management API of the broker in ``amqp_uri`` (of its first node), with its
+    credentials, and the vhost."""
+    parts = url_to_parts(nodes(amqp_uri)[0])
     url = api_url or f"http://{parts.hostname or '127.0.0.1'}:15672"
     vhost = parts.path or "/"
     return ManagementApi(url, parts.username or "guest", parts.password or "guest"), vhost
 
 
 def user_uri(amqp_uri: str, user: str, password: str) -> str:
-    """``amqp_uri`` (the operator's) with another user's credentials: the same broker, vhost."""
-    parts = urllib.parse.urlsplit(amqp_uri)
-    host = parts.hostname or "127.0.0.1"
-    port = f":{parts.port}" if parts.port else ""
+    """``amqp_uri`` (the operator's) with another user's credentials: the same broker (each of
+    its nodes, when it lists a cluster's), the same vhost."""
     netloc = f"{urllib.parse.quote(user, safe='')}:{urllib.parse.quote(password, safe='')}@"
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{netloc}{host}{port}"))
+    uris = []
+    for node in nodes(amqp_uri):
+        parts = urllib.parse.urlsplit(node)
+        host = parts.hostname or "127.0.0.1"
+        port = f":{parts.port}" if parts.port else ""
+        uris.append(urllib.parse.urlunsplit(parts._replace(netloc=f"{netloc}{host}{port}")))
+    return join(uris)
 
 
 def setup(

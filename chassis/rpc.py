@@ -158,7 +158,21 @@ rpc = Rpc.decorator
 
 
 class ReplyListener(nameko_rpc.ReplyListener):
+    """nameko's, with a transient reply queue.
+
+    nameko declares it durable. On a RabbitMQ cluster a durable classic queue belongs to one
+    node, and while that node is down it can be declared on no other: a service whose reply
+    queue lived there could consume nothing at all (its one consumer declares every queue) until
+    the node came back. A transient queue goes with its node, and the service declares it anew
+    on the node it fails over to; replies in flight are lost, and their calls time out as calls
+    to a lost service do. It is named anew at every start, so no queue of the old kind clashes.
+    """
+
     queue_consumer = ParkingQueueConsumer()
+
+    def setup(self) -> None:
+        super().setup()
+        self.queue.durable = False
 
     @property
     def sharing_key(self) -> type:

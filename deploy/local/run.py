@@ -36,6 +36,7 @@ from chassis import broker, topology
 from chassis.config import env_float, load_config, setting
 from chassis.contracts.errors import UserAlreadyExists
 from chassis.migrate import upgrade
+from chassis.nodes import starting_at
 from chassis.shutdown import DEFAULT_TIMEOUT as SHUTDOWN_TIMEOUT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,6 +146,9 @@ class Cluster:
 
     def start_service(self, name: str) -> None:
         service = self.instances[name]
+        # Where AMQP_URI lists a cluster's nodes, each process connects first to a node of its
+        # own (the next one for each), failing over to the others.
+        first = list(self.instances).index(name)
         self.spawn(
             name,
             [
@@ -155,7 +159,7 @@ class Cluster:
                 f"{service}.service",
             ],
             OPS_PORT=str(self.ops_ports[name]),
-            AMQP_URI=self.user_uris[service],
+            AMQP_URI=starting_at(self.user_uris[service], first),
         )
 
     def start_mail_sink(self) -> None:
@@ -195,7 +199,7 @@ class Cluster:
                 "PROMETHEUS_MULTIPROC_DIR", str(self.run_dir / "prometheus")
             ),
             SERVICE_OPS_URLS=",".join(f"{n}={self.ops_url(n)}" for n in SERVICES),
-            AMQP_URI=self.user_uris[broker.GATEWAY],
+            AMQP_URI=starting_at(self.user_uris[broker.GATEWAY], len(self.instances)),
             JWT_SECRET=os.environ.get("JWT_SECRET") or self.secret("jwt-secret"),
             GATEWAY_OPS_PORT=str(self.ops_port),
         )

@@ -17,6 +17,9 @@ here, the reply queue costs the broker no more CPU per call.)
 
 A reply with another correlation id (the late answer to a call that timed out) is dropped, so a
 client that timed out is as good as new. One call at a time per client.
+
+When ``AMQP_URI`` lists several nodes of a cluster (``chassis.nodes``), a client connects to
+the first that answers, starting at the one it is given; ``node`` says which one it reached.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from amqp.exceptions import ConnectionError as AmqpConnectionError
 from kombu.utils import json
 from kombu.utils.url import url_to_parts
 from nameko.exceptions import RpcTimeout, UnknownService, deserialize
+
+from chassis.nodes import nodes
 
 _log = logging.getLogger(__name__)
 
@@ -58,17 +63,10 @@ class ConnectionLost(ConnectionError):
 class AmqpRpcClient:
     """Calls nameko services over one connection of its own, one call at a time."""
 
-    def __init__(self, amqp_uri: str, connect_timeout: float = 5.0) -> None:
-        parts = url_to_parts(amqp_uri)
-        tls = parts.scheme == "amqps"
-        self._connection = amqp.Connection(
-            host=f"{parts.hostname or 'localhost'}:{parts.port or (5671 if tls else 5672)}",
-            ssl=tls,
-            userid=parts.username or "guest",
-            password=parts.password or "guest",
-            virtual_host=parts.path or "/",
-            connect_timeout=connect_timeout,
-        )
+    def __init__(self, amqp_uri: str, connect_timeout: float = 5.0, first: int = 0) -> None:
+        self._nodes = [_connection(uri, connect_timeout) for uri in nodes(amqp_uri)]
+        self.node = first % len(self._nodes)  # the node tried first, then the one connected to
+        self._connection = self._nodes[self.node]
         self._reply_to = str(uuid.uuid4())  # the routing key of replies to this client
         self._waiting: str | None = None  # the correlation id of the call in flight
         self._reply: amqp.Message | None = None
@@ -78,9 +76,26 @@ class AmqpRpcClient:
         self.usable = False
 
     def connect(self) -> AmqpRpcClient:
+        """Connect to the first node that answers, trying each once from ``node`` on."""
+        count = len(self._nodes)
+        for tried in range(count):
+            index = (self.node + tried) % count
+            try:
+                channel = self._open(self._nodes[index])
+            except ConnectionLost:
+                if tried == count - 1:
+                    raise
+                _log.info("broker node %d of %d did not answer: trying the next", index + 1, count)
+                continue
+            self.node, self._connection, self._channel = index, self._nodes[index], channel
+            self.usable = True
+            return self
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _open(self, connection: amqp.Connection) -> Any:
         try:
-            self._connection.connect()
-            channel = self._connection.channel()
+            connection.connect()
+            channel = connection.channel()
             channel.events["basic_return"].add(self._on_return)
             # Declared as nameko's clients do, in case no service declared it yet.
             channel.exchange_declare(RPC_EXCHANGE, "topic", durable=True, auto_delete=False)
@@ -89,13 +104,11 @@ class AmqpRpcClient:
             channel.queue_bind(queue, RPC_EXCHANGE, self._reply_to)
             channel.basic_consume(queue, no_ack=True, callback=self._on_reply)
         except BaseException as exc:
-            self._connection.collect()
+            connection.collect()
             if isinstance(exc, _LOST):
                 raise ConnectionLost(f"cannot reach the broker: {exc!r}") from exc
             raise  # refused (credentials, rights): as it is
-        self._channel = channel
-        self.usable = True
-        return self
+        return channel
 
     def call(
         self,
@@ -187,6 +200,19 @@ class AmqpRpcClient:
         except Exception:  # the connection is usually gone already
             _log.debug("error while closing an RPC client", exc_info=True)
         self._connection.collect()
+
+
+def _connection(amqp_uri: str, connect_timeout: float) -> amqp.Connection:
+    parts = url_to_parts(amqp_uri)
+    tls = parts.scheme == "amqps"
+    return amqp.Connection(
+        host=f"{parts.hostname or 'localhost'}:{parts.port or (5671 if tls else 5672)}",
+        ssl=tls,
+        userid=parts.username or "guest",
+        password=parts.password or "guest",
+        virtual_host=parts.path or "/",
+        connect_timeout=connect_timeout,
+    )
 
 
 def _headers(context: Mapping[str, Any], call_id: str) -> dict[str, Any]:

@@ -5,6 +5,10 @@ and reply queue each), each lent to one request at a time. A client that timed o
 is lent again: the late answer to its call is dropped when it arrives. One whose connection
 broke is thrown away, and so is an idle one found disconnected (the broker restarted) before it
 is lent.
+
+Where ``AMQP_URI`` lists the nodes of a RabbitMQ cluster, clients connect to the first node
+listed that answers; one that had to fail over to another node makes that node the first one
+tried by the clients started after it.
 """
 
 from __future__ import annotations
@@ -42,9 +46,12 @@ class RpcPool:
         self._acquire_timeout = acquire_timeout
         self._slots = threading.BoundedSemaphore(size)
         self._idle: queue.LifoQueue[AmqpRpcClient] = queue.LifoQueue()
+        self._first_node = 0
 
     def _start(self) -> AmqpRpcClient:
-        return AmqpRpcClient(self._amqp_uri).connect()
+        client = AmqpRpcClient(self._amqp_uri, first=self._first_node).connect()
+        self._first_node = client.node
+        return client
 
     @contextmanager
     def client(self, timeout: float | None = None) -> Iterator[AmqpRpcClient]:

@@ -3,18 +3,13 @@ database of its own, so a developer's running `make run` is left alone."""
 
 import fcntl
 import os
-import signal
-import subprocess
-import sys
-import time
 import uuid
-from pathlib import Path
 
 import pytest
 import redis
 import requests
 
-from tests.conftest import ROOT, free_port, require_servers
+from tests.conftest import broker_vhost, free_port, require_servers, running_shop
 from tests.e2e.otlp_sink import OtlpSink
 
 API = "http://127.0.0.1:15672/api"
@@ -42,21 +37,8 @@ def machine_lock():
 @pytest.fixture(scope="session")
 def vhost(machine_lock):
     require_servers("rabbitmq", "rabbitmq_api", "postgres", "redis")
-    name = f"shop_e2e_{uuid.uuid4().hex[:8]}"
-    auth = ("guest", "guest")
-    requests.put(f"{API}/vhosts/{name}", auth=auth, timeout=10).raise_for_status()
-    requests.put(
-        f"{API}/permissions/{name}/guest",
-        json={"configure": ".*", "write": ".*", "read": ".*"},
-        auth=auth,
-        timeout=10,
-    ).raise_for_status()
-    yield name
-    requests.delete(f"{API}/vhosts/{name}", auth=auth, timeout=10)
-    # The broker users `make run` made for this vhost (BROKER_USER_PREFIX below).
-    for user in requests.get(f"{API}/users", auth=auth, timeout=10).json():
-        if user["name"].startswith(f"{name}-"):
-            requests.delete(f"{API}/users/{user['name']}", auth=auth, timeout=10)
+    with broker_vhost(API, f"shop_e2e_{uuid.uuid4().hex[:8]}") as name:
+        yield name
 
 
 @pytest.fixture(scope="session")
@@ -106,29 +88,8 @@ def cluster_env(vhost, tmp_path_factory, otlp_sink):
 @pytest.fixture(scope="package")
 def cluster(cluster_env):
     """Yields the gateway's base URL; stops the cluster with SIGTERM and checks it exits 0."""
-    output = Path(cluster_env["RUN_DIR"]) / "run.out"
-    with output.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "deploy" / "local" / "run.py")],
-            cwd=ROOT,
-            env=cluster_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + START_TIMEOUT
-    while "The shop is running." not in output.read_text(errors="replace"):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"the cluster did not start:\n{output.read_text(errors='replace')}")
-        time.sleep(0.25)
-    yield f"http://127.0.0.1:{cluster_env['GATEWAY_PORT']}"
-    proc.send_signal(signal.SIGTERM)
-    try:
-        code = proc.wait(60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail("the cluster did not stop within 60 s of SIGTERM")
-    assert code == 0, output.read_text(errors="replace")
+    with running_shop(cluster_env, START_TIMEOUT) as base:
+        yield base
 
 
 class Api:

@@ -4,34 +4,11 @@ It runs last among the end-to-end tests (files run in name order): it restarts R
 PostgreSQL and Redis under the cluster, which must then still be whole for the account.
 """
 
-import subprocess
-import sys
-
-from tests.conftest import ROOT
+from tests.conftest import chaos
 
 
 def test_two_hundred_orders_through_kills_and_restarts_lose_nothing(cluster, cluster_env):
-    chaos = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.chaos",
-            "--orders",
-            "200",
-            "--base",
-            cluster,
-            "--run-dir",
-            cluster_env["RUN_DIR"],
-        ],
-        cwd=ROOT,
-        env=cluster_env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    print(chaos.stdout)
-    assert chaos.returncode == 0, chaos.stdout + chaos.stderr
-    assert "OK: nothing lost" in chaos.stdout
+    printed = chaos(cluster_env, "--orders", "200", "--base", cluster)
     for fault in (
         "kill -9 orders",
         "kill -9 products",
@@ -40,4 +17,4 @@ def test_two_hundred_orders_through_kills_and_restarts_lose_nothing(cluster, clu
         "restart PostgreSQL",
         "restart Redis",
     ):
-        assert fault in chaos.stdout
+        assert fault in printed

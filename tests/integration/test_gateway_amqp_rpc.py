@@ -207,3 +207,21 @@ def test_a_client_that_cannot_reach_the_broker_says_so():
     client = AmqpRpcClient("amqp://guest:guest@127.0.0.1:1/")
     with pytest.raises(ConnectionError):
         client.connect()
+
+
+def test_a_client_given_a_clusters_nodes_connects_to_the_first_that_answers(probe, rabbit_config):
+    """``AMQP_URI`` listing nodes (``chassis.nodes``): a node that refuses is passed over, and
+    the pool's next clients try the node that answered first."""
+    dead = "amqp://guest:guest@127.0.0.1:1/"
+    uri = f"{dead};{rabbit_config['AMQP_URI']}"
+    pool = RpcPool(uri, size=2, timeout=5)
+    try:
+        with pool.client() as client:
+            assert client.node == 1
+            assert client.call("lean_probe", "echo", ["over"], {}, 5) == "over"
+        assert pool._first_node == 1
+        assert pool.call("lean_probe", "echo", "again") == "again"
+    finally:
+        pool.close()
+    with pytest.raises(ConnectionError):  # no node answers
+        AmqpRpcClient(f"{dead};amqp://guest:guest@127.0.0.1:2/").connect()

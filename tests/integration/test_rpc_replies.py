@@ -9,7 +9,7 @@ import pytest
 from nameko.exceptions import RemoteError
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from chassis.rpc import rpc
+from chassis.rpc import RpcProxy, rpc
 from tests.integration.test_gateway_amqp_rpc import close_connections
 
 
@@ -55,3 +55,27 @@ def test_a_result_that_cannot_be_sent_is_answered_as_an_error(replier, rabbit_co
             cluster.replies_probe.unsendable()
         assert raised.value.exc_type == "UnserializableValueError"
         assert cluster.replies_probe.echo("still answering") == "still answering"
+
+
+class Caller:
+    name = "reply_queue_probe"
+    replier = RpcProxy("replies_probe")
+
+    @rpc
+    def relay(self, value):
+        return self.replier.echo(value)
+
+
+def test_a_service_waits_for_its_answers_on_a_transient_queue(
+    replier, container_factory, rabbit_config, rabbit_manager
+):
+    """On a cluster, a durable queue on a stopped node can be declared on no other: the service
+    could then consume nothing until that node came back (see ``chassis.rpc.ReplyListener``)."""
+    caller = container_factory(Caller, rabbit_config)
+    caller.start()
+    with ClusterRpcProxy(rabbit_config, timeout=5) as cluster:
+        assert cluster.reply_queue_probe.relay("through") == "through"
+    queues = {q["name"]: q for q in rabbit_manager.get_queues(rabbit_config["vhost"])}
+    (reply_queue,) = [name for name in queues if name.startswith("rpc.reply-reply_queue_probe-")]
+    assert queues[reply_queue]["durable"] is False
+    assert queues[reply_queue]["arguments"] == {"x-expires": 300000}  # nameko's, kept

@@ -88,3 +88,12 @@ def test_every_password_is_required(monkeypatch):
     monkeypatch.delenv("GATEWAY_AMQP_PASSWORD")
     with pytest.raises(SystemExit, match="GATEWAY_AMQP_PASSWORD"):
         broker.passwords_from_env()
+
+
+def test_a_users_uri_lists_every_node_the_operators_lists():
+    operator = "amqp://admin:s@rabbit-0:5672/shop;amqp://admin:s@rabbit-1:5672/shop"
+    assert broker.user_uri(operator, "shop-orders", "pw") == (
+        "amqp://shop-orders:pw@rabbit-0:5672/shop;amqp://shop-orders:pw@rabbit-1:5672/shop"
+    )
+    api, vhost = broker.management_api(operator)  # the first node's
+    assert (api.url, vhost) == ("http://rabbit-0:15672", "shop")

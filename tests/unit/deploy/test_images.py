@@ -100,7 +100,9 @@ def test_the_smtp_sink_runs_the_local_sink_script():
     argv = dockerfile().effective("smtp-sink", "CMD").exec_form()
     assert argv[:2] == ["python", "deploy/local/smtp_sink.py"]
     assert (ROOT / argv[1]).is_file()
-    assert argv[argv.index("--host") + 1] == "0.0.0.0"
+    assert "--host" not in argv and "--port" not in argv  # the script reads SMTP_HOST, SMTP_PORT
+    env = dockerfile().env("smtp-sink")
+    assert (env["SMTP_HOST"], env["SMTP_PORT"]) == ("0.0.0.0", "1025")
 
 
 @pytest.mark.parametrize(
@@ -108,7 +110,7 @@ def test_the_smtp_sink_runs_the_local_sink_script():
     [
         *((s, "http://127.0.0.1:${OPS_PORT}/health/live") for s in SERVICES),
         ("gateway", "http://127.0.0.1:${GATEWAY_OPS_PORT}/health/live"),
-        ("smtp-sink", "tcp://127.0.0.1:1025"),
+        ("smtp-sink", "tcp://127.0.0.1:${SMTP_PORT}"),
     ],
 )
 def test_long_running_images_probe_their_liveness_without_curl(target, address):

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from chassis import broker
+from chassis.nodes import nodes
 from gateway.config import PUBLISHED_SECRETS
 from tests.conftest import ROOT
 from tests.unit.deploy.envfiles import generated
@@ -84,6 +85,25 @@ def test_production_runs_quorum_queues_on_three_rabbitmq_nodes_and_dev_classic_o
     assert named("production", "ConfigMap", "shop-config")["data"]["QUEUE_TYPE"] == "quorum"
     assert named("dev", "ConfigMap", "shop-config")["data"]["QUEUE_TYPE"] == "classic"
     assert named("dev", "RabbitmqCluster", "rabbitmq")["spec"]["replicas"] == 1
+
+
+def test_in_production_the_programs_fail_over_to_named_nodes_in_orders_of_their_own():
+    cluster = named("production", "RabbitmqCluster", "rabbitmq")
+    firsts = set()
+    for name in APPS:
+        (container,) = containers(named("production", "Deployment", name))
+        (uri,) = [e["value"] for e in container["env"] if e["name"] == "AMQP_URI"]
+        # The pods of the operator's StatefulSet <name>-server-<n>, under its Service <name>-nodes
+        listed = [re.search(r"@([^:/]+)", node)[1] for node in nodes(uri)[1:]]
+        assert sorted(listed) == [
+            f"{cluster['metadata']['name']}-server-{n}.{cluster['metadata']['name']}-nodes"
+            for n in range(cluster["spec"]["replicas"])
+        ]
+        firsts.add(listed[0])
+        assert " " not in uri  # kombu splits the value on ";" as it is
+    assert len(firsts) == 3  # the programs' first named nodes differ
+    # Quorum queues' leaders spread over the nodes.
+    assert "queue_leader_locator = balanced" in cluster["spec"]["rabbitmq"]["additionalConfig"]
 
 
 @overlays
@@ -465,9 +485,17 @@ def test_each_program_logs_in_to_the_broker_as_its_own_user(overlay):
         (container,) = containers(named(overlay, "Deployment", name))
         env = {entry["name"]: entry for entry in container["env"]}
         variable = f"{name.upper()}_AMQP_PASSWORD"
-        assert env["AMQP_URI"]["value"] == (
-            f"amqp://{broker.username(name)}:$({variable})@$(AMQP_HOST):5672/"
-        )
+        # The broker's Service; in production, then each node to fail over to (chassis.nodes).
+        user = f"amqp://{broker.username(name)}:$({variable})@"
+        hosts = [node.removeprefix(user) for node in nodes(env["AMQP_URI"]["value"])]
+        assert all(node.startswith(user) for node in nodes(env["AMQP_URI"]["value"]))
+        assert hosts[0] == "$(AMQP_HOST):5672/"
+        if overlay == "production":
+            assert sorted(hosts[1:]) == [
+                f"rabbitmq-server-{n}.rabbitmq-nodes:5672/" for n in range(3)
+            ]
+        else:
+            assert hosts == ["$(AMQP_HOST):5672/"]
         assert env[variable]["valueFrom"]["secretKeyRef"] == {"name": SHOP_SECRETS, "key": variable}
         # no other program's broker password
         amqp = {
