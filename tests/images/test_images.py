@@ -17,7 +17,7 @@ UID = "10001"
 STOP_BOUND = 30.0  # seconds: SHUTDOWN_TIMEOUT / GATEWAY_GRACEFUL_TIMEOUT (20 s) and some
 # The largest image is a service's: Python, the virtualenv (nameko, SQLAlchemy, psycopg2,
 # OpenTelemetry...) and its own code.
-MAX_SIZE_MB = 450
+MAX_SIZE_MB = 300
 
 
 @pytest.mark.parametrize("target", LONG_RUNNING)
