@@ -62,12 +62,20 @@ def images() -> dict[str, str]:
     return {target: f"shop/{target}:{TAG}" for target in (*LONG_RUNNING, "migrate")}
 
 
+def contained(env: dict[str, str]) -> list[str]:
+    """``docker run`` options every container of the shop gets here: the host's network (its
+    servers are on 127.0.0.1), a read-only root with /tmp in memory, and ``env``."""
+    options = ["--network", "host", "--read-only", "--tmpfs", "/tmp"]
+    for key, value in env.items():
+        options += ["--env", f"{key}={value}"]
+    return options
+
+
 @dataclass
 class Shop:
     """The containers of one shop, and what a test needs to reach them."""
 
-    name: str  # the containers' prefix, the vhost, the databases' suffix
-    env: dict[str, str]  # the settings every container is given
+    name: str  # the containers' prefix
     ports: dict[str, int]  # each container's health and metrics port
     mail: Path  # the mail sink's Maildir, mounted into it
     containers: dict[str, str] = field(default_factory=dict)  # target → container name
@@ -76,10 +84,7 @@ class Shop:
     def run(self, target: str, image: str, env: dict[str, str], *args: str) -> str:
         """Start ``image`` as the container of ``target``, as an operator would run it."""
         container = f"{self.name}-{target}"
-        options = ["--detach", "--name", container, "--network", "host"]
-        options += ["--read-only", "--tmpfs", "/tmp", "--stop-timeout", "30"]
-        for key, value in env.items():
-            options += ["--env", f"{key}={value}"]
+        options = ["--detach", "--name", container, "--stop-timeout", "30", *contained(env)]
         docker("run", *options, *args, image)
         self.containers[target] = container
         return container
@@ -109,7 +114,7 @@ def _shop(images, tmp_path_factory, name: str, vhost: str) -> Iterator[Shop]:
         for service in SERVICES
     }
     ports = {target: free_port() for target in (*LONG_RUNNING, "gateway-api")}
-    shop = Shop(name, {"REDIS_URL": redis_url}, ports, mail)
+    shop = Shop(name, ports, mail)
 
     def user(principal: str) -> str:
         return broker.user_uri(operator, broker.username(principal, prefix), passwords[principal])
@@ -121,10 +126,7 @@ def _shop(images, tmp_path_factory, name: str, vhost: str) -> Iterator[Shop]:
             "BROKER_USER_PREFIX": prefix,
             **{f"{p.upper()}_AMQP_PASSWORD": pw for p, pw in passwords.items()},
         }
-        args = ["run", "--rm", "--network", "host", "--read-only", "--tmpfs", "/tmp"]
-        for key, value in migrate.items():
-            args += ["--env", f"{key}={value}"]
-        docker(*args, images["migrate"], timeout=300)
+        docker("run", "--rm", *contained(migrate), images["migrate"], timeout=300)
         shop.run(
             "smtp-sink",
             images["smtp-sink"],
