@@ -5,7 +5,6 @@ afterwards shows nothing lost, nothing done twice, nothing stuck."""
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections import defaultdict
@@ -15,6 +14,7 @@ import requests
 
 from tests.cluster.conftest import API, AUTH, NODES, cluster
 from tests.conftest import chaos
+from tests.e2e.test_scale_out import log_lines
 
 ORDERS = 1000
 
@@ -80,17 +80,6 @@ def test_the_instances_of_a_service_connect_to_different_nodes(shop, second_gate
     assert set().union(*on.values()) == set(NODES)
 
 
-def handled(run_dir: Path, process: str, message: str) -> int:
-    count = 0
-    for line in (run_dir / "logs" / f"{process}.log").read_text(errors="replace").splitlines():
-        if message in line:
-            try:
-                count += json.loads(line)["message"].startswith(message)
-            except (ValueError, KeyError):
-                continue
-    return count
-
-
 def test_orders_lose_nothing_while_nodes_stop_under_load(shop, second_gateway, cluster_env):
     """``make chaos`` with a cluster's faults: the orders service's node stops for a while and
     comes back, later the products service's node; orders go through both gateways."""
@@ -108,7 +97,7 @@ def test_orders_lose_nothing_while_nodes_stop_under_load(shop, second_gateway, c
     # Both instances of each took their share: of the calls, of the reservations, of the HTTP
     # requests; and each order was created once (the chaos account counts the effects).
     shares = {
-        process: handled(run_dir, process, message)
+        process: sum(m.startswith(message) for m in log_lines(cluster_env, process, ""))
         for process, message in (
             ("orders", "orders.create_order done"),
             ("orders-2", "orders.create_order done"),

@@ -15,7 +15,8 @@ ORDERS, STOCK = 40, 20
 
 
 def log_lines(cluster_env, process: str, prefix: str) -> list[str]:
-    """The messages ``process`` logged under a request id starting with ``prefix``."""
+    """The messages ``process`` logged under a request id starting with ``prefix`` (all it
+    logged, for an empty prefix)."""
     path = Path(cluster_env["RUN_DIR"]) / "logs" / f"{process}.log"
     found = []
     for line in path.read_text(errors="replace").splitlines():
