@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from chassis.contracts.orders import MAX_QUANTITY
@@ -89,13 +89,14 @@ class OrdersRepository(Repository):
             .values({name: getattr(order, name) for name in _TRANSITIONED})
             .returning(Order.id)
         ).first()
-        if moved is not None and (came_from.step, order.step) == (domain.RESERVE, domain.CHARGE):
-            for line in order.lines:  # priced by the reservation
-                self.session.execute(
-                    update(OrderItem)
-                    .where(OrderItem.order_id == order.id, OrderItem.product_id == line.product_id)
-                    .values(price_cents=line.price_cents)
-                )
+        if moved is not None and came_from.step == domain.RESERVE and order.total_cents is not None:
+            # Priced by the reservation: every line in one statement.
+            prices = {line.product_id: line.price_cents for line in order.lines}
+            self.session.execute(
+                update(OrderItem)
+                .where(OrderItem.order_id == order.id)
+                .values(price_cents=case(prices, value=OrderItem.product_id))
+            )
         if moved is not None and order.gives_back_cart:
             self.give_back_to_cart(order)
         return moved is not None

@@ -6,6 +6,11 @@ the outcome — only if the order still stands where the step found it, so two d
 same order (the request and the recovery loop, or two instances) never apply an outcome twice.
 A call that cannot be answered now (timeout, service down) leaves the order where it is, for
 the recovery loop to try again later.
+
+A reservation and the charge that follows it are recorded together, in one transaction: the
+reservation alone is written only when the charge cannot be answered now. Both calls are
+idempotent per order, so a driver that crashed in between (the order still reads ``reserve``)
+makes them again and gets the same reservation and the same charge back.
 """
 
 from __future__ import annotations
@@ -106,19 +111,17 @@ class Saga:
                 order = self.load(order_id)
             if order is None or order.done:
                 return order
-            timeout = self.call_timeout
-            if ends_at is not None:
-                timeout = min(timeout, ends_at - time.monotonic())
-                if timeout <= 0.05:
-                    return order
+            timeout = self._time_left(ends_at)
+            if timeout is None:
+                return order
             step = order.step
             try:
                 if order.is_late(datetime.now(UTC), self.deadline):
                     order = self._record(order, order.expire())
                 elif step == domain.RESERVE:
-                    order = self._reserve(order, timeout, placing)
+                    order = self._reserve(order, timeout, placing, ends_at)
                 elif step == domain.CHARGE:
-                    order = self._charge(order, timeout)
+                    order = self._record(order, self._charged(order, timeout))
                 else:
                     order = self._compensate(order, timeout)
             except Postponed as exc:
@@ -128,9 +131,18 @@ class Saga:
                     return orders.get(order_id)
         return order
 
+    def _time_left(self, ends_at: float | None) -> float | None:
+        """How long the next call may wait; None when the budget is as good as spent."""
+        if ends_at is None:
+            return self.call_timeout
+        left = min(self.call_timeout, ends_at - time.monotonic())
+        return None if left <= 0.05 else left
+
     # -- steps: each returns the order as it left it, or None when another driver moved it
 
-    def _reserve(self, order: domain.Order, timeout: float, placing: bool) -> domain.Order | None:
+    def _reserve(
+        self, order: domain.Order, timeout: float, placing: bool, ends_at: float | None
+    ) -> domain.Order | None:
         lines = [{"product_id": line.product_id, "quantity": line.quantity} for line in order.lines]
         try:
             reservation = call_within(self.products, "reserve_stock", timeout, order.id, lines)
@@ -157,9 +169,19 @@ class Saga:
         if reservation["status"] != "reserved":  # released already: a compensation came first
             return self._record(order, order.refused(order.cancel_reason or domain.EXPIRED))
         prices = {item["product_id"]: item["price_cents"] for item in reservation["items"]}
-        return self._record(order, order.reserved(prices))
+        came_from = order.reserved(prices)
+        timeout_left = self._time_left(ends_at)
+        if timeout_left is not None:
+            try:
+                self._charged(order, timeout_left)  # recorded with the reservation, below
+            except Postponed:
+                if self._record(order, came_from) is None:
+                    return None
+                raise
+        return self._record(order, came_from)
 
-    def _charge(self, order: domain.Order, timeout: float) -> domain.Order | None:
+    def _charged(self, order: domain.Order, timeout: float) -> domain.Stage:
+        """Charge the order and move it on by the answer; returns the stage it came from."""
         try:
             payment = call_within(
                 self.payments,
@@ -171,14 +193,13 @@ class Saga:
                 user_id=order.user_id,
             )
         except InvalidInput:
-            return self._record(order, order.refused(domain.REJECTED))
+            return order.refused(domain.REJECTED)
         except Exception as exc:
             raise Postponed(f"charge: {exc!r}") from None
         try:
-            came_from = order.charge_answered(payment["status"], datetime.now(UTC))
+            return order.charge_answered(payment["status"], datetime.now(UTC))
         except domain.Undecided as undecided:
             raise Postponed(str(undecided)) from None
-        return self._record(order, came_from)
 
     def _compensate(self, order: domain.Order, timeout: float) -> domain.Order | None:
         # Both calls, always: each is idempotent and leaves a tombstone, so a charge or a

@@ -27,6 +27,7 @@ class InMemoryOrders:
         self.rows: dict[str, domain.Order] = {}
         self.keys: dict[tuple[int, str | None], tuple[str, str]] = {}
         self.postponed: list[str] = []
+        self.written: list[tuple[str, str]] = []  # (from step, to step) of each transition
 
     def add(self, order, idempotency_key, fingerprint, lease) -> bool:
         key = (order.user_id, idempotency_key)
@@ -50,6 +51,7 @@ class InMemoryOrders:
             return False
         self.rows[order.id] = copy.deepcopy(order)
         self.rows[order.id].events = []
+        self.written.append((came_from.step, order.step))
         return True
 
     def forget(self, order: domain.Order) -> None:

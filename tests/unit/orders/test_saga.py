@@ -1,6 +1,8 @@
 """The saga as a driver: it calls products and payments, and records what the order model
 decided, through an in-memory repository and scripted RPC proxies."""
 
+import copy
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -45,6 +47,8 @@ def test_an_order_is_reserved_charged_and_confirmed():
     assert events(orders) == ["order_created", "order_confirmed"]
     ((_, args, kwargs),) = payments.calls
     assert args == ("o-1", 750, "tok_visa") and kwargs == {"user_id": 7}
+    # The reservation and the charge's outcome are written together, in one transition.
+    assert orders.written == [("reserve", "done")]
 
 
 @pytest.mark.parametrize(
@@ -102,6 +106,38 @@ def test_a_call_that_cannot_be_answered_now_leaves_the_order_for_later():
     assert (result.step, result.status) == ("charge", "pending")
     assert orders.postponed == ["o-1"]
     assert events(orders) == ["order_created"]
+    # The reservation is kept, priced, for the recovery loop's charge.
+    assert orders.written == [("reserve", "charge")]
+    assert orders.get("o-1").total_cents == 750
+
+
+def test_a_driver_that_crashed_between_reservation_and_charge_makes_both_calls_again():
+    # Nothing was written after the order was placed: the next driver reserves and charges
+    # again, and both services answer what they answered the first time.
+    orders = InMemoryOrders()
+    placed = copy.deepcopy(new_order(orders))
+    products = Proxy(reserve_stock=RESERVED)
+    payments = Proxy(charge={"status": "approved"})
+    for _ in range(2):
+        orders.rows["o-1"] = copy.deepcopy(placed)  # the first driver's outcome never written
+        result = saga(orders, products, payments).run("o-1")
+        assert result.status == "confirmed"
+    assert products.called("reserve_stock") == payments.called("charge") == 2
+    assert {call[1] for call in payments.calls} == {("o-1", 750, "tok_visa")}
+
+
+def test_a_budget_spent_on_the_reservation_records_it_and_leaves_the_charge():
+    orders = InMemoryOrders()
+
+    def slow_reservation(*args, **kwargs):
+        time.sleep(0.26)  # within its own timeout, but it leaves no time for the charge
+        return RESERVED
+
+    products = Proxy(reserve_stock=slow_reservation)
+    payments = Proxy(charge={"status": "approved"})
+    result = saga(orders, products, payments).run("o-1", budget=0.3, order=new_order(orders))
+    assert (result.step, result.status) == ("charge", "pending")
+    assert payments.calls == [] and orders.written == [("reserve", "charge")]
 
 
 def test_an_order_past_its_deadline_is_given_up():
@@ -121,12 +157,14 @@ def test_an_outcome_another_driver_recorded_first_is_not_applied_twice():
     def charge_while_another_driver_finishes(*args, **kwargs):
         # Another instance took the same order to the end meanwhile.
         other = orders.get("o-1")
+        came_from = other.reserved({2: 250})
         other.charge_answered("approved", datetime.now(UTC))
-        orders.advance(other, domain.Stage("charge", "pending"))
+        orders.advance(other, came_from)
         return {"status": "approved"}
 
     products = Proxy(reserve_stock=RESERVED)
     payments = Proxy(charge=charge_while_another_driver_finishes)
     result = saga(orders, products, payments).run("o-1", order=stale)
     assert result.status == "confirmed"
-    assert events(orders) == ["order_created"]  # the confirmation is the other driver's
+    assert events(orders) == []  # the order's events are the other driver's
+    assert orders.written == [("reserve", "done")]  # once, by the other driver
