@@ -13,8 +13,9 @@ import argparse
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Date, cast, delete, func, insert, select, update
+from sqlalchemy import Date, cast, delete, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from orders import domain
@@ -41,19 +42,49 @@ def _lock_order(session: Session, order_id: str) -> None:
     session.execute(select(func.pg_advisory_xact_lock(ORDER_LOCK_CLASS, func.hashtext(order_id))))
 
 
+# Counts a confirmed order, in one statement: takes the order's lock, claims the order, and adds
+# its lines to their day's rows only if the claim was made (not counted yet, and no
+# cancellation came first).
+_COUNT_CONFIRMED = text(
+    """
+    WITH locked AS (
+        SELECT pg_advisory_xact_lock(:lock_class, hashtext(:order_id))
+    ), claimed AS (
+        INSERT INTO sales_applied (order_id, day, counted)
+        SELECT :order_id, :day, true FROM locked
+        ON CONFLICT DO NOTHING
+        RETURNING order_id
+    )
+    INSERT INTO sales_daily AS sales (day, product_id, units, revenue_cents)
+    SELECT :day, line.product_id, sum(line.units), sum(line.revenue)
+    FROM claimed, unnest(
+        CAST(:product_ids AS integer[]), CAST(:units AS bigint[]), CAST(:revenue AS bigint[])
+    ) AS line (product_id, units, revenue)
+    GROUP BY line.product_id
+    ON CONFLICT (day, product_id) DO UPDATE
+    SET units = sales.units + excluded.units,
+        revenue_cents = sales.revenue_cents + excluded.revenue_cents
+    """
+)
+
+
 def count_confirmed(session: Session, event: dict[str, Any]) -> bool:
-    _lock_order(session, event["order_id"])
-    day = sales_day(event["confirmed_at"])
-    claimed = session.execute(
-        pg_insert(SalesApplied)
-        .values(order_id=event["order_id"], day=day, counted=True)
-        .on_conflict_do_nothing()
-        .returning(SalesApplied.order_id)
-    ).first()
-    if claimed is None:  # counted already, or its cancellation came first
-        return False
-    _add(session, day, event["items"], sign=1)
-    return True
+    """Count a confirmed order's lines on its day; False when counted already, or when its
+    cancellation came first. The order's lock is held until the transaction ends, as
+    ``take_back_cancelled`` holds it."""
+    items = event["items"]
+    counted: CursorResult[Any] = session.execute(  # type: ignore[assignment]
+        _COUNT_CONFIRMED,
+        {
+            "lock_class": ORDER_LOCK_CLASS,
+            "order_id": event["order_id"],
+            "day": sales_day(event["confirmed_at"]),
+            "product_ids": [item["product_id"] for item in items],
+            "units": [item["quantity"] for item in items],
+            "revenue": [item["quantity"] * item["price_cents"] for item in items],
+        },
+    )
+    return counted.rowcount > 0
 
 
 def take_back_cancelled(session: Session, event: dict[str, Any]) -> bool:
