@@ -16,19 +16,19 @@ UNSENT = (Notification.sent_at.is_(None), Notification.failed_at.is_(None))
 
 
 class NotificationsRepository(Repository):
-    def add(self, user_id: int, kind: str, message: Message, event_id: str) -> int:
-        """Store a message to send; returns its id."""
-        return self.session.execute(
-            insert(Notification)
-            .values(
-                user_id=user_id,
-                kind=kind,
-                subject=message.subject,
-                body=message.body,
-                event_id=event_id,
-            )
-            .returning(Notification.id)
-        ).scalar_one()
+    def add(self, user_id: int, kind: str, message: Message, event_id: str) -> Notification:
+        """Store a message to send; returns its row, to be mailed in the same transaction."""
+        row = Notification(
+            user_id=user_id,
+            kind=kind,
+            subject=message.subject,
+            body=message.body,
+            event_id=event_id,
+            attempts=0,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return row
 
     def unsent(self, limit: int) -> list[Notification]:
         """Up to ``limit`` unsent messages, least tried first, each locked; ``SKIP LOCKED``
@@ -41,14 +41,6 @@ class NotificationsRepository(Repository):
                 .limit(limit)
                 .with_for_update(skip_locked=True)
             )
-        )
-
-    def unsent_one(self, notification_id: int) -> Notification | None:
-        """The message, locked, while it is unsent and no other transaction holds it."""
-        return self.session.scalar(
-            select(Notification)
-            .where(Notification.id == notification_id, *UNSENT)
-            .with_for_update(skip_locked=True)
         )
 
     def mark_sent(self, notification: Notification) -> None:

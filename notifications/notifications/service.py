@@ -125,8 +125,14 @@ class NotificationsService(base.ServiceBase):
         message: domain.Message,
         recipient: tuple[str, str] | None = None,
     ) -> None:
-        """Record the event as processed and store its notification in one transaction, then
-        try to mail it. A repeated delivery of the event does nothing."""
+        """Record the event as processed, store its notification and try to mail it, in one
+        transaction. A repeated delivery of the event does nothing; what fails to go out,
+        unless refused for good, is left unsent for ``deliver_pending``.
+
+        The mail goes out before the commit: a crash in between rolls the event back, and its
+        redelivery mails it again under the same Message-ID (at least once, as the retries are).
+        """
+        given_up: list[GivenUp] = []
         with self.store.transaction() as notifications:
             if not self.inbox.first_delivery(notifications.session, event):
                 return
@@ -134,21 +140,9 @@ class NotificationsService(base.ServiceBase):
                 notifications.keep_recipient(event["user_id"], *recipient)
             if user_id is None:
                 return
-            notification_id = notifications.add(user_id, kind, message, event["event_id"])
-        self._deliver_now(notification_id)
-
-    def _deliver_now(self, notification_id: int) -> None:
-        """The first attempt, right after the commit; what fails, unless refused for good, is
-        left to ``deliver_pending``."""
-        given_up: list[GivenUp] = []
-        try:
-            with self.store.transaction() as notifications:
-                row = notifications.unsent_one(notification_id)
-                if row is not None:  # otherwise the retry loop holds it, or is done with it
-                    self._deliver(notifications, row, given_up)
-            self._report(given_up)
-        except Exception:
-            _log.exception("notification %s left for a retry", notification_id)
+            row = notifications.add(user_id, kind, message, event["event_id"])
+            self._deliver(notifications, row, given_up)
+        self._report(given_up)
 
     def _deliver(
         self, notifications: NotificationsRepository, row: Notification, given_up: list[GivenUp]

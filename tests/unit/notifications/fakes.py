@@ -35,7 +35,7 @@ class InMemoryNotifications:
             user_id: (email, f"user {user_id}") for user_id, email in (recipients or {}).items()
         }
 
-    def add(self, user_id: int, kind: str, message: Message, event_id: str) -> int:
+    def add(self, user_id: int, kind: str, message: Message, event_id: str) -> Notification:
         row = Notification(
             id=max(self.rows, default=0) + 1,
             user_id=user_id,
@@ -47,15 +47,11 @@ class InMemoryNotifications:
             created_at=datetime.now(UTC),
         )
         self.rows[row.id] = row
-        return row.id
+        return row
 
     def unsent(self, limit: int) -> list[Notification]:
         rows = [row for row in self.rows.values() if _unsent(row)]
         return sorted(rows, key=lambda row: (row.attempts, row.id))[:limit]
-
-    def unsent_one(self, notification_id: int) -> Notification | None:
-        row = self.rows.get(notification_id)
-        return row if row is not None and _unsent(row) else None
 
     def mark_sent(self, notification: Notification) -> None:
         notification.sent_at = datetime.now(UTC)

@@ -22,14 +22,6 @@ def test_retries_look_only_at_rows_neither_sent_nor_failed_skipping_locked_ones(
     assert query.endswith("FOR UPDATE SKIP LOCKED")
 
 
-def test_the_first_attempt_looks_for_its_row_only_while_unsent():
-    session = MagicMock()
-    NotificationsRepository(session).unsent_one(5)
-    query = sent_query(session.scalar.call_args)
-    assert UNSENT in query
-    assert query.endswith("FOR UPDATE SKIP LOCKED")
-
-
 def test_a_recipient_is_kept_by_an_upsert_of_the_users_address():
     session = MagicMock()
     NotificationsRepository(session).keep_recipient(7, "b@example.com", "B")
