@@ -179,10 +179,24 @@ class ReplyListener(nameko_rpc.ReplyListener):
         return nameko_rpc.ReplyListener
 
 
+TRANSIENT = 1
+
+
 class RpcProxy(nameko_rpc.RpcProxy):
-    """nameko's ``RpcProxy``, sharing the service's one queue consumer (``chassis.consumer``)."""
+    """nameko's ``RpcProxy``, sharing the service's one queue consumer (``chassis.consumer``),
+    its requests transient.
+
+    nameko makes every request persistent, which a broker writes to disk on the way to a
+    durable queue. A request is worth nothing once its caller stopped waiting, and it expires
+    with the caller's patience anyway (``call_within``): one lost with a broker that restarts
+    times out, as one that no service took in time does. Replies are transient already.
+    """
 
     rpc_reply_listener = ReplyListener()
+
+    def __init__(self, target_service: str, **options: Any) -> None:
+        options.setdefault("delivery_mode", TRANSIENT)
+        super().__init__(target_service, **options)
 
 
 def expiring(proxy: Any, seconds: float) -> Any:

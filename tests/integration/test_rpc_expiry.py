@@ -1,5 +1,6 @@
 """A request its caller gave up on is never carried out later: it expires in the broker with
-the caller's timeout, whether the caller is the gateway or a service."""
+the caller's timeout, whether the caller is the gateway or a service; and no request is written
+to the broker's disk on its way (they are transient)."""
 
 import time
 import uuid
@@ -12,6 +13,7 @@ from nameko.rpc import RpcProxy
 from nameko.testing.services import entrypoint_hook
 
 from chassis.resilience import CallTimeout
+from chassis.rpc import RpcProxy as ChassisRpcProxy
 from chassis.rpc import call_within, rpc
 from gateway.rpc import RpcPool
 
@@ -36,6 +38,13 @@ class Caller:
     @rpc
     def touch_within(self, token, seconds):
         return call_within(self.probe, "touch", seconds, token)
+
+
+class ShopCaller(Caller):
+    """A service of the shop: its proxies are ``chassis.rpc``'s."""
+
+    name = "expiry_shop_caller"
+    probe = ChassisRpcProxy("expiry_probe")
 
 
 @pytest.fixture
@@ -87,3 +96,27 @@ def test_a_service_call_that_timed_out_is_not_carried_out_later(probe_queue, rab
     assert token not in DONE
     with entrypoint_hook(caller, "touch_within") as touch_within:
         assert touch_within("fresh", 5) == "fresh"
+
+
+def test_a_services_requests_are_transient_and_expire(probe_queue, rabbit_config):
+    caller = probe_queue(ShopCaller, rabbit_config)
+    caller.start()
+    token = uuid.uuid4().hex
+
+    def call():
+        with entrypoint_hook(caller, "touch_within") as touch_within:
+            return touch_within(token, 2)
+
+    waiting = eventlet.spawn(call)
+    request = None
+    with Connection(rabbit_config["AMQP_URI"]) as connection:
+        for _ in range(50):
+            eventlet.sleep(0.05)
+            request = connection.default_channel.basic_get("rpc-expiry_probe", no_ack=True)
+            if request is not None:
+                break
+    assert request is not None
+    assert request.properties["delivery_mode"] == 1  # transient: never written to disk
+    assert request.properties["expiration"] == "2000"
+    with pytest.raises(CallTimeout):
+        waiting.wait()  # taken off the queue here: never answered
