@@ -16,19 +16,25 @@ published even when the broker is down or the service dies right after the commi
 waits until a relay (in this or any other instance of the service) publishes it with
 publisher confirms and marks it sent. Delivery is therefore at least once, and consumers
 drop duplicates by ``event_id`` (see ``chassis.inbox``).
+
+The relay publishes over one connection of its own, kept open, a batch at a time: it sends
+every event of the batch, then waits once for the broker to confirm them all.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 from weakref import WeakKeyDictionary
 
+import amqp
 import eventlet
+import kombu.serialization
 from eventlet.event import Event
-from nameko.amqp.publish import Publisher
-from nameko.constants import AMQP_URI_CONFIG_KEY
+from kombu import Connection
+from nameko.constants import AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, LOGIN_METHOD_CONFIG_KEY
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
 from nameko_sqlalchemy.database import DB_URIS_KEY
@@ -63,6 +69,118 @@ from chassis.metrics import gauge_source
 _log = logging.getLogger(__name__)
 
 OUTBOX = "outbox"
+PERSISTENT = 2
+CONFIRM_TIMEOUT = 10.0  # seconds the broker may take to confirm a batch
+
+
+class Unconfirmed(Exception):
+    """The broker refused an event (``basic.nack``) or did not confirm it in time."""
+
+
+class BatchPublisher:
+    """Publishes events over one connection and channel in confirm mode, kept open: a batch
+    is sent whole, then the broker's confirms of all of it are awaited at once. Used by one
+    green thread at a time (the relay).
+    """
+
+    def __init__(
+        self, uri: str, declare: Any = None, ssl: Any = None, login_method: str | None = None
+    ) -> None:
+        self._uri = uri
+        self._declare = declare  # the exchange, declared on every new channel
+        self._options = {"ssl": ssl, "login_method": login_method}
+        self._connection: Connection | None = None
+        self._channel: Any = None
+        self._sent = 0  # the channel's last delivery tag
+        self._acked = 0  # every delivery tag up to this one is confirmed
+        self._acked_alone: set[int] = set()  # confirmed one by one, beyond ``_acked``
+        self._refused: int | None = None  # the first delivery tag the broker refused
+
+    def publish(self, events: list[tuple[str, str, dict[str, Any], dict[str, Any]]]) -> int:
+        """Publish ``(exchange, routing key, payload, headers)`` in order; returns how many of
+        them, from the first on, the broker confirmed, and raises when it confirmed none."""
+        channel = self._channel or self._connect()
+        first = self._sent + 1
+        try:
+            for exchange, routing_key, payload, headers in events:
+                content_type, encoding, body = kombu.serialization.dumps(payload, "json")
+                message = amqp.Message(
+                    body,
+                    content_type=content_type,
+                    content_encoding=encoding,
+                    delivery_mode=PERSISTENT,
+                    message_id=payload["event_id"],
+                    application_headers=headers,
+                )
+                channel.basic_publish(message, exchange=exchange, routing_key=routing_key)
+                self._sent += 1
+            deadline = time.monotonic() + CONFIRM_TIMEOUT
+            while self._acked < self._sent and self._refused is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise Unconfirmed(f"no confirm within {CONFIRM_TIMEOUT}s")
+                assert self._connection is not None
+                self._connection.drain_events(timeout=left)
+        except Exception as exc:
+            confirmed = self._confirmed_since(first)
+            self.close()  # what is still unconfirmed on it would never be told apart
+            if confirmed == 0:
+                if isinstance(exc, TimeoutError):
+                    raise Unconfirmed(f"no confirm in time: {exc!r}") from exc
+                raise
+            return confirmed
+        except BaseException:
+            self.close()
+            raise
+        confirmed = self._confirmed_since(first)
+        if self._refused is not None:
+            self.close()
+            if confirmed == 0:
+                raise Unconfirmed("the broker refused the event (basic.nack)")
+        return confirmed
+
+    def _confirmed_since(self, first: int) -> int:
+        last = self._acked if self._refused is None else min(self._acked, self._refused - 1)
+        return max(last - first + 1, 0)
+
+    def _connect(self) -> Any:
+        connection = Connection(self._uri, **self._options)
+        try:
+            channel = connection.channel()
+            channel.confirm_select()
+            if self._declare is not None:
+                self._declare(channel).declare()
+        except BaseException:
+            connection.release()
+            raise
+        channel.events["basic_ack"].add(self._on_ack)
+        channel.events["basic_nack"].add(self._on_nack)
+        self._connection, self._channel = connection, channel
+        self._sent = self._acked = 0
+        self._acked_alone = set()
+        self._refused = None
+        return channel
+
+    def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
+        if multiple:
+            self._acked = max(self._acked, delivery_tag)
+        else:
+            self._acked_alone.add(delivery_tag)
+        while self._acked + 1 in self._acked_alone:
+            self._acked += 1
+        self._acked_alone = {tag for tag in self._acked_alone if tag > self._acked}
+
+    def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
+        refused = self._acked + 1 if multiple else delivery_tag
+        self._refused = refused if self._refused is None else min(self._refused, refused)
+
+    def close(self) -> None:
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None:
+            try:
+                connection.release()
+            except Exception as exc:  # closing what is broken already
+                _log.debug("outbox relay: closing its connection: %r", exc)
 
 
 def outbox_columns() -> list[Any]:
@@ -127,8 +245,11 @@ class Outbox(DependencyProvider):
         key = f"{self.container.service_name}:{self.base.__name__}"
         self.engine: Engine = engines.engine(config[DB_URIS_KEY][key], pool_size=2)
         self.exchange = get_event_exchange(self.container.service_name, config)
-        self.publisher = Publisher(
-            config[AMQP_URI_CONFIG_KEY], use_confirms=True, serializer="json", retry=False
+        self.publisher = BatchPublisher(
+            config[AMQP_URI_CONFIG_KEY],
+            declare=self.exchange,
+            ssl=config.get(AMQP_SSL_CONFIG_KEY),
+            login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
         )
         self.poll_interval = setting(config, "OUTBOX_POLL_INTERVAL", 1.0)
         self.batch_size = setting(config, "OUTBOX_BATCH_SIZE", 100)
@@ -150,12 +271,14 @@ class Outbox(DependencyProvider):
         self.wake()
         if self._thread is not None:
             self._thread.wait()
+        self.publisher.close()
         self.engine.dispose()
 
     def kill(self) -> None:
         self._running = False
         if self._thread is not None:
             self._thread.kill()
+        self.publisher.close()
         self.engine.dispose()
 
     def get_dependency(self, worker_ctx: Any) -> OutboxWriter:
@@ -215,8 +338,6 @@ class Outbox(DependencyProvider):
         publishing the same row twice. A row is marked sent only after the broker confirmed it.
         """
         table = self.table
-        published: list[int] = []
-        error: Exception | None = None
         with self.engine.begin() as conn:
             rows = conn.execute(
                 select(table.c.id, table.c.event_type, table.c.payload, table.c.headers)
@@ -225,31 +346,27 @@ class Outbox(DependencyProvider):
                 .limit(self.batch_size)
                 .with_for_update(skip_locked=True)
             ).all()
-            for row in rows:
-                try:
-                    self.publisher.publish(
-                        row.payload,
-                        exchange=self.exchange,
-                        routing_key=row.event_type,
-                        headers=row.headers,
-                        message_id=row.payload["event_id"],
-                    )
-                except Exception as exc:
-                    error = exc
-                    conn.execute(
-                        update(table)
-                        .where(table.c.id == row.id)
-                        .values(attempts=table.c.attempts + 1, last_error=str(exc)[:1000])
-                    )
-                    break
-                published.append(row.id)
+            if not rows:
+                return 0
+            exchange = self.exchange.name
+            events = [(exchange, row.event_type, row.payload, row.headers) for row in rows]
+            error: Exception | None = None
+            try:
+                published = self.publisher.publish(events)
+            except Exception as exc:
+                published, error = 0, exc
             if published:
+                sent = [row.id for row in rows[:published]]
+                conn.execute(update(table).where(table.c.id.in_(sent)).values(sent_at=func.now()))
+            if error is not None:
                 conn.execute(
-                    update(table).where(table.c.id.in_(published)).values(sent_at=func.now())
+                    update(table)
+                    .where(table.c.id == rows[0].id)
+                    .values(attempts=table.c.attempts + 1, last_error=str(error)[:1000])
                 )
         if error is not None:
             raise error
-        return len(published)
+        return published
 
     def gauges(self) -> list[GaugeMetricFamily]:
         """The backlog, read when metrics are scraped: unsent events and the age of the
