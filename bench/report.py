@@ -13,6 +13,7 @@ RATIOS = {
     "product_read_per_raw_amqp": "product-read req/s ÷ raw AMQP 20-caller calls/s",
     "confirmed_per_raw_amqp": "confirmed orders/s ÷ raw AMQP 20-caller calls/s",
     "nameko_per_raw_p50": "nameko ÷ raw AMQP, sequential p50",
+    "shop_per_raw_p50": "shop's RPC (gateway client) ÷ raw AMQP, sequential p50",
 }
 
 
@@ -41,6 +42,8 @@ def ratios(http: dict[str, dict[str, Any]], rpc: dict[str, Any] | None) -> dict[
         return {}
     raw = rpc["concurrent-20"]["raw_amqp"]["calls_per_s"]
     out = {"nameko_per_raw_p50": rpc["sequential"]["ratio_p50"]}
+    if "shop_ratio_p50" in rpc["sequential"]:
+        out["shop_per_raw_p50"] = rpc["sequential"]["shop_ratio_p50"]
     if "product-read" in http:
         out["product_read_per_raw_amqp"] = round(http["product-read"]["rps"] / raw, 4)
     if "order-place" in http:
@@ -67,15 +70,18 @@ def table(rows: list[dict[str, Any]]) -> str:
 def rpc_table(results: dict[str, Any]) -> str:
     lines = [f"{'rpc-baseline':<18}{'client':>10}{'calls/s':>10}{'p50 ms':>9}{'p99 ms':>9}"]
     for mode, sides in results.items():
-        for side in ("nameko", "raw_amqp"):
-            r = sides[side]
-            lines.append(
-                f"{mode:<18}{side:>10}{r['calls_per_s']:>10}{r['p50_ms']:>9}{r['p99_ms']:>9}"
-            )
-        lines.append(
-            f"{'':<18}nameko / raw: p50 ×{sides['ratio_p50']}, "
-            f"throughput ×{sides['ratio_throughput']}"
-        )
+        for side in ("nameko", "shop", "raw_amqp"):
+            if side in sides:
+                r = sides[side]
+                lines.append(
+                    f"{mode:<18}{side:>10}{r['calls_per_s']:>10}{r['p50_ms']:>9}{r['p99_ms']:>9}"
+                )
+        for side, prefix in (("nameko", ""), ("shop", "shop_")):
+            if f"{prefix}ratio_p50" in sides:
+                lines.append(
+                    f"{'':<18}{side} / raw: p50 ×{sides[f'{prefix}ratio_p50']}, "
+                    f"throughput ×{sides[f'{prefix}ratio_throughput']}"
+                )
     return "\n".join(lines)
 
 

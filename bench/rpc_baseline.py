@@ -1,8 +1,10 @@
 """What nameko's RPC costs over the broker's own floor.
 
-Both sides make request/reply round trips through the same RabbitMQ:
+Every side makes request/reply round trips through the same RabbitMQ:
 
-* nameko: ``products.ping()`` through a started ``ClusterRpcProxy`` (the gateway's client);
+* nameko: ``products.ping()`` through nameko's started ``ClusterRpcProxy``;
+* shop: ``products.ping()`` through the gateway's own client (``gateway.amqp_rpc``), the way
+  every HTTP request reaches a service: what a call costs the shop, client and service together;
 * raw AMQP: pika publishing to a queue served by a minimal pika echo server (another process,
   as a service would be), the reply coming back by direct reply-to
   (``amq.rabbitmq.reply-to``, no reply queue at all).
@@ -87,6 +89,26 @@ class NamekoClient:
         self.proxy.stop()
 
 
+class ShopClient:
+    def __init__(self, amqp_uri: str) -> None:
+        from gateway.amqp_rpc import AmqpRpcClient
+
+        self.client = AmqpRpcClient(amqp_uri).connect()
+
+    def call(self) -> None:
+        self.client.call("products", "ping", (), {}, timeout=10)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+CLIENTS: dict[str, Callable[[str], Any]] = {
+    "nameko": NamekoClient,
+    "shop": ShopClient,
+    "raw_amqp": RawClient,
+}
+
+
 def measure(make_client: Callable[[], Any], callers: int, calls_each: int) -> dict[str, Any]:
     latencies: list[float] = []
     lock = threading.Lock()
@@ -135,15 +157,17 @@ def run(amqp_uri: str, calls: int = 2000) -> dict[str, Any]:
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"
         results: dict[str, Any] = {}
         for label, callers, each in (("sequential", 1, calls), ("concurrent-20", 20, calls // 10)):
-            results[label] = {
-                "nameko": measure(lambda: NamekoClient(amqp_uri), callers, each),
-                "raw_amqp": measure(lambda: RawClient(amqp_uri), callers, each),
+            sides = {
+                name: measure(lambda make=make: make(amqp_uri), callers, each)  # type: ignore[misc]
+                for name, make in CLIENTS.items()
             }
-            nameko, raw = results[label]["nameko"], results[label]["raw_amqp"]
-            results[label]["ratio_p50"] = round(nameko["p50_ms"] / raw["p50_ms"], 2)
-            results[label]["ratio_throughput"] = round(
-                raw["calls_per_s"] / nameko["calls_per_s"], 2
-            )
+            raw = sides["raw_amqp"]
+            for name, prefix in (("nameko", ""), ("shop", "shop_")):
+                sides[f"{prefix}ratio_p50"] = round(sides[name]["p50_ms"] / raw["p50_ms"], 2)
+                sides[f"{prefix}ratio_throughput"] = round(
+                    raw["calls_per_s"] / sides[name]["calls_per_s"], 2
+                )
+            results[label] = sides
         return results
     finally:
         server.terminate()

@@ -121,11 +121,12 @@ def test_medians_spreads_and_ratios_of_runs():
     assert report.spread(runs)["cpu"] == {"total": [4.0, 6.0]}
     http = {"product-read": {"rps": 500.0}, "order-place": {"confirmed_per_s": 40.0}}
     rpc = {
-        "sequential": {"ratio_p50": 3.5},
+        "sequential": {"ratio_p50": 3.5, "shop_ratio_p50": 1.8},
         "concurrent-20": {"raw_amqp": {"calls_per_s": 2000.0}},
     }
     assert report.ratios(http, rpc) == {
         "nameko_per_raw_p50": 3.5,
+        "shop_per_raw_p50": 1.8,
         "product_read_per_raw_amqp": 0.25,
         "confirmed_per_raw_amqp": 0.02,
     }
