@@ -60,9 +60,13 @@ class ProductsRepository(Repository):
         """Open the order's reservation; False when it has one already, held or released."""
         return self._claim(order_id, RESERVED)
 
-    def reserve(self, order_id: str, lines: Iterable[tuple[int, int]]) -> list[Shortage]:
+    def reserve(
+        self, order_id: str, lines: Iterable[tuple[int, int]]
+    ) -> tuple[list[ReservationItem], list[Shortage]]:
         """Take each ``(product_id, quantity)`` off stock and hold it for the order at today's
-        price; the lines stock could not cover, for which nothing was taken."""
+        price; returns what is held, and the lines stock could not cover (nothing was taken
+        for those)."""
+        held: list[ReservationItem] = []
         shortages = []
         for product_id, quantity in lines:
             # A conditional decrement: the row lock serialises concurrent orders, and the
@@ -79,13 +83,14 @@ class ProductsRepository(Repository):
                 )
                 shortages.append(Shortage(product_id, quantity, available))
                 continue
-            self.session.add(
+            held.append(
                 ReservationItem(
                     order_id=order_id, product_id=product_id, quantity=quantity, price_cents=price
                 )
             )
+        self.session.add_all(held)
         self.session.flush()
-        return shortages
+        return held, shortages
 
     def release(self, order_id: str) -> list[int]:
         """Give back what the order holds, and mark its reservation released (recording one when

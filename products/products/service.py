@@ -8,7 +8,7 @@ from chassis.rpc import rpc
 from chassis.schemas import dump, load
 from chassis.store import Store, Transactions
 from products import schemas
-from products.domain import merge_items, refusal, search_words
+from products.domain import RESERVED, merge_items, refusal, search_words
 from products.exceptions import DuplicateSku, ProductNotFound
 from products.models import Base, Reservation
 from products.repository import ProductsRepository
@@ -105,10 +105,11 @@ class ProductsService(base.ServiceBase):
         with self.store.transaction() as products:
             if not products.claim_reservation(order_id):
                 return _dump(products.reservation(order_id))
-            shortages = products.reserve(order_id, wanted)
+            held, shortages = products.reserve(order_id, wanted)
             if shortages:
                 raise refusal(shortages)  # and nothing is taken: the transaction rolls back
-            result = _dump(products.reservation(order_id))
+            held.sort(key=lambda item: item.product_id)
+            result = _dump({"order_id": order_id, "status": RESERVED, "items": held})
         self.cache.delete(*(product_id for product_id, _ in wanted))
         return result
 
@@ -124,7 +125,7 @@ class ProductsService(base.ServiceBase):
         return result
 
 
-def _dump(reservation: Reservation) -> dict[str, Any]:
+def _dump(reservation: Reservation | dict[str, Any]) -> dict[str, Any]:
     return dump(schemas.ReservationResult, reservation)
 
 

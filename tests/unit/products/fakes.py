@@ -54,7 +54,9 @@ class InMemoryProducts:
     def claim_reservation(self, order_id: str) -> bool:
         return self._claim(order_id, RESERVED)
 
-    def reserve(self, order_id: str, lines: Iterable[tuple[int, int]]) -> list[Shortage]:
+    def reserve(
+        self, order_id: str, lines: Iterable[tuple[int, int]]
+    ) -> tuple[list[ReservationItem], list[Shortage]]:
         """All or nothing: with a shortage, the order is left as the real repository's is once
         the refusal has rolled its transaction back (no stock taken, no reservation)."""
         lines = list(lines)
@@ -65,6 +67,7 @@ class InMemoryProducts:
         ]
         if shortages:
             del self.reservations[order_id]
+            return [], shortages
         else:
             for product_id, quantity in lines:
                 row = self.rows[product_id]
@@ -74,7 +77,7 @@ class InMemoryProducts:
                         product_id=product_id, quantity=quantity, price_cents=row.price_cents
                     )
                 )
-        return shortages
+        return list(self.reservations[order_id].items), shortages
 
     def release(self, order_id: str) -> list[int]:
         if self._claim(order_id, RELEASED):
