@@ -1,5 +1,6 @@
 """The outbox relay's publisher, on the real broker: a batch sent whole and confirmed at once,
-over a connection it keeps, and renewed when the connection breaks."""
+over a connection it keeps, and renewed when the connection breaks; and the relay around it,
+on a real database: a row is marked sent only once the broker confirmed it."""
 
 import json
 import socket
@@ -7,8 +8,11 @@ import uuid
 
 import pytest
 from kombu import Connection, Exchange, Queue
+from sqlalchemy import MetaData, create_engine, select
 
-from chassis.outbox import BatchPublisher
+from chassis.contracts.events import USER_REGISTERED
+from chassis.migrate import ensure_database
+from chassis.outbox import BatchPublisher, Outbox, OutboxWriter, outbox_table
 
 
 @pytest.fixture
@@ -93,3 +97,75 @@ def test_a_refused_publish_raises_and_the_publisher_recovers(
         publisher.publish(missing)
     assert publisher.publish(events(exchange, 2)) == 2
     assert len(taken(rabbit_config, queue)) == 2
+
+
+# -- the relay around it: which rows end up sent ------------------------------------------
+
+RELAY_URL = "postgresql+psycopg2://shop:shop@127.0.0.1:5432/chassis_relay_test"
+
+
+class Scripted:
+    """Confirms the first ``confirmed`` events of a batch, or raises ``error``."""
+
+    def __init__(self, confirmed=None, error=None):
+        self.confirmed, self.error, self.batches = confirmed, error, []
+
+    def publish(self, events):
+        self.batches.append(events)
+        if self.error is not None:
+            raise self.error
+        return len(events) if self.confirmed is None else self.confirmed
+
+
+@pytest.fixture
+def relay(databases):
+    ensure_database(RELAY_URL)
+    engine = create_engine(RELAY_URL)
+    metadata = MetaData()
+    table = outbox_table(metadata)
+    metadata.drop_all(engine)
+    metadata.create_all(engine)
+    relay = Outbox.__new__(Outbox)
+    relay.table, relay.engine, relay.batch_size = table, engine, 100
+    relay.exchange = Exchange("relay-test.events", type="topic")
+    for n in range(3):
+        with engine.begin() as conn:
+            OutboxWriter(table, dict, lambda: None).add(conn, USER_REGISTERED, **registered(n))
+    yield relay
+    engine.dispose()
+
+
+def registered(n):
+    return {"user_id": n, "email": f"u{n}@example.com", "name": f"u{n}", "role": "customer"}
+
+
+def rows(relay):
+    table = relay.table
+    with relay.engine.connect() as conn:
+        return conn.execute(
+            select(table.c.sent_at.is_not(None), table.c.attempts).order_by(table.c.id)
+        ).all()
+
+
+def test_the_relay_marks_sent_what_the_broker_confirmed_and_only_that(relay):
+    relay.publisher = Scripted(confirmed=2)
+    assert relay.relay_once() == 2
+    assert [tuple(row) for row in rows(relay)] == [(True, 0), (True, 0), (False, 0)]
+    assert [e[2]["user_id"] for e in relay.publisher.batches[0]] == [0, 1, 2]  # oldest first
+    relay.publisher = Scripted()
+    assert relay.relay_once() == 1  # the one left over, alone
+    assert all(sent for sent, _ in rows(relay))
+
+
+def test_a_batch_the_broker_refused_stays_unsent_and_its_first_row_is_charged_a_try(relay):
+    relay.publisher = Scripted(error=ConnectionError("broker gone"))
+    with pytest.raises(ConnectionError):
+        relay.relay_once()
+    assert [tuple(row) for row in rows(relay)] == [(False, 1), (False, 0), (False, 0)]
+
+
+def test_a_relay_that_dies_while_publishing_leaves_its_batch_unsent(relay):
+    relay.publisher = Scripted(error=KeyboardInterrupt())  # killed mid-batch
+    with pytest.raises(KeyboardInterrupt):
+        relay.relay_once()
+    assert [tuple(row) for row in rows(relay)] == [(False, 0)] * 3
