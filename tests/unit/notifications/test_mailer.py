@@ -1,11 +1,21 @@
-"""What the mail server's refusals mean for a message: worth another try (4xx), or not (5xx)."""
+"""What the mail server's refusals mean for a message: worth another try (4xx), or not (5xx);
+and the message itself, as its recipient reads it."""
 
+import email
 import smtplib
+from email import policy
 from unittest.mock import Mock
 
 import pytest
 
-from notifications.mailer import Connections, MailClient, MailRejected, MailUnavailable, rejection
+from notifications.mailer import (
+    Connections,
+    MailClient,
+    MailRejected,
+    MailUnavailable,
+    compose,
+    rejection,
+)
 
 NO_SUCH_USER = (550, b"5.1.1 no such user")
 TRY_LATER = (451, b"4.3.0 try later")
@@ -67,3 +77,31 @@ def test_a_dropped_connection_is_still_unavailable_not_rejected():
     with pytest.raises(MailUnavailable, match="mail.test:25: SMTPServerDisconnected: gone"):
         client.send("ada@example.com", "Hello", "Body")
     connections.discard.assert_called_once_with(smtp)
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["Total: 37.50\nThanks.\n", "Bienvenue, Zoë!\n"],  # all ASCII, then beyond it
+)
+def test_a_message_reads_back_as_written_whichever_way_it_was_built(body):
+    subject = "Your order 1a2b3c4d is confirmed"
+    message = compose("shop@example.com", "ada@example.com", subject, body)
+    message["Message-ID"] = "<e-1@example.com>"
+    parsed = email.message_from_bytes(message.as_bytes(), policy=policy.default)
+    assert parsed["From"] == "shop@example.com"
+    assert parsed["To"].addresses[0].addr_spec == "ada@example.com"
+    assert parsed["To"].addresses[0].display_name == ""
+    assert parsed["Subject"] == subject
+    assert parsed["Message-ID"] == "<e-1@example.com>"
+    assert parsed.get_content() == body
+
+
+def test_an_international_address_is_left_to_the_modern_api_and_smtputf8():
+    message = compose("shop@example.com", "zoë@exämple.com", "Welcome to the shop", "Hello\n")
+    assert message["To"].addresses[0].addr_spec == "zoë@exämple.com"
+    assert message["To"].addresses[0].display_name == ""
+
+
+def test_a_header_with_a_line_break_is_refused_not_sent():
+    with pytest.raises(ValueError):
+        compose("shop@example.com", "ada@example.com", "Hi\r\nBcc: eve@example.com", "x")
