@@ -29,7 +29,16 @@ def combine(values: list[Any], leaf: Callable[[list[float]], Any]) -> Any:
 
 
 def median(values: list[Any]) -> Any:
-    return combine(values, statistics.median)
+    return combine(values, _median)
+
+
+def _median(numbers: list[float]) -> float:
+    """The median; of an even number of runs the mean of the middle two, rounded as the
+    figures are (an integer stays one when it is whole)."""
+    middle = statistics.median(numbers)
+    if all(isinstance(number, int) for number in numbers) and middle == int(middle):
+        return int(middle)
+    return round(middle, 4)
 
 
 def spread(values: list[Any]) -> Any:

@@ -111,6 +111,20 @@ def test_figures_per_request_load_generator_apart(pid_dir):
     assert figures["processes_ms_per_request"][f"{LOAD}/python[{os.getpid()}]"] == 1.0
 
 
+def test_the_median_of_two_runs_is_rounded_as_the_figures_are():
+    runs = [
+        {"connections": 20, "p95_ms": 129.61, "errors": 0, "requests": 7},
+        {"connections": 20, "p95_ms": 129.6, "errors": 1, "requests": 8},
+    ]
+    assert report.median(runs) == {
+        "connections": 20,
+        "p95_ms": 129.605,
+        "errors": 0.5,
+        "requests": 7.5,
+    }
+    assert isinstance(report.median(runs)["connections"], int)
+
+
 def test_medians_spreads_and_ratios_of_runs():
     runs = [
         {"rps": 500, "name": "a", "cpu": {"total": 5.0}},
