@@ -34,7 +34,12 @@ import eventlet
 import kombu.serialization
 from eventlet.event import Event
 from kombu import Connection
-from nameko.constants import AMQP_SSL_CONFIG_KEY, AMQP_URI_CONFIG_KEY, LOGIN_METHOD_CONFIG_KEY
+from nameko.constants import (
+    AMQP_SSL_CONFIG_KEY,
+    AMQP_URI_CONFIG_KEY,
+    LOGIN_METHOD_CONFIG_KEY,
+    PERSISTENT,
+)
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
 from nameko_sqlalchemy.database import DB_URIS_KEY
@@ -69,7 +74,6 @@ from chassis.metrics import gauge_source
 _log = logging.getLogger(__name__)
 
 OUTBOX = "outbox"
-PERSISTENT = 2
 CONFIRM_TIMEOUT = 10.0  # seconds the broker may take to confirm a batch
 
 

@@ -29,6 +29,7 @@ from nameko.constants import (
     AMQP_SSL_CONFIG_KEY,
     AMQP_URI_CONFIG_KEY,
     LOGIN_METHOD_CONFIG_KEY,
+    NON_PERSISTENT,
 )
 from nameko.exceptions import UnserializableValueError, serialize
 from nameko.extensions import SharedExtension
@@ -80,7 +81,7 @@ class Replies(SharedExtension):
                         exchange=self.exchange,
                         routing_key=properties["reply_to"],
                         correlation_id=properties.get("correlation_id"),
-                        delivery_mode=1,
+                        delivery_mode=NON_PERSISTENT,
                         retry=False,
                         confirm_timeout=CONFIRM_TIMEOUT,
                     )
@@ -179,9 +180,6 @@ class ReplyListener(nameko_rpc.ReplyListener):
         return nameko_rpc.ReplyListener
 
 
-TRANSIENT = 1
-
-
 class RpcProxy(nameko_rpc.RpcProxy):
     """nameko's ``RpcProxy``, sharing the service's one queue consumer (``chassis.consumer``),
     its requests transient.
@@ -195,7 +193,7 @@ class RpcProxy(nameko_rpc.RpcProxy):
     rpc_reply_listener = ReplyListener()
 
     def __init__(self, target_service: str, **options: Any) -> None:
-        options.setdefault("delivery_mode", TRANSIENT)
+        options.setdefault("delivery_mode", NON_PERSISTENT)
         super().__init__(target_service, **options)
 
 

@@ -34,6 +34,7 @@ import amqp
 from amqp.exceptions import ConnectionError as AmqpConnectionError
 from kombu.utils import json
 from kombu.utils.url import url_to_parts
+from nameko.constants import NON_PERSISTENT
 from nameko.exceptions import RpcTimeout, UnknownService, deserialize
 
 from chassis.nodes import nodes
@@ -43,7 +44,6 @@ _log = logging.getLogger(__name__)
 RPC_EXCHANGE = "nameko-rpc"
 # Named as nameko names a standalone client's reply queue (the broker users' rights expect it).
 REPLY_QUEUE = "rpc.reply-standalone_rpc_proxy-{}"
-TRANSIENT = 1
 CONTENT_TYPE = "application/json"
 HEADER_PREFIX = "nameko."
 CALL_ID_STACK = "call_id_stack"
@@ -127,7 +127,7 @@ class AmqpRpcClient:
             json.dumps({"args": args, "kwargs": kwargs}).encode(),
             content_type=CONTENT_TYPE,
             content_encoding="utf-8",
-            delivery_mode=TRANSIENT,
+            delivery_mode=NON_PERSISTENT,
             reply_to=self._reply_to,
             correlation_id=correlation_id,
             expiration=str(max(int(timeout * 1000), 1)),
