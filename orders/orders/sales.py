@@ -42,9 +42,21 @@ def _lock_order(session: Session, order_id: str) -> None:
     session.execute(select(func.pg_advisory_xact_lock(ORDER_LOCK_CLASS, func.hashtext(order_id))))
 
 
+# Adds an order's lines to their day's rows, all in one upsert. ``{source}`` is what the lines
+# are joined with: the order's claim (no claim made, no line added), or nothing.
+_ADD_LINES = """
+    INSERT INTO sales_daily AS sales (day, product_id, units, revenue_cents)
+    SELECT :day, line.product_id, sum(line.units), sum(line.revenue)
+    FROM {source}unnest(
+        CAST(:product_ids AS integer[]), CAST(:units AS bigint[]), CAST(:revenue AS bigint[])
+    ) AS line (product_id, units, revenue)
+    GROUP BY line.product_id
+    ON CONFLICT (day, product_id) DO UPDATE
+    SET units = sales.units + excluded.units,
+        revenue_cents = sales.revenue_cents + excluded.revenue_cents
+"""
 # Counts a confirmed order, in one statement: takes the order's lock, claims the order, and adds
-# its lines to their day's rows only if the claim was made (not counted yet, and no
-# cancellation came first).
+# its lines only if the claim was made (not counted yet, and no cancellation came first).
 _COUNT_CONFIRMED = text(
     """
     WITH locked AS (
@@ -55,33 +67,32 @@ _COUNT_CONFIRMED = text(
         ON CONFLICT DO NOTHING
         RETURNING order_id
     )
-    INSERT INTO sales_daily AS sales (day, product_id, units, revenue_cents)
-    SELECT :day, line.product_id, sum(line.units), sum(line.revenue)
-    FROM claimed, unnest(
-        CAST(:product_ids AS integer[]), CAST(:units AS bigint[]), CAST(:revenue AS bigint[])
-    ) AS line (product_id, units, revenue)
-    GROUP BY line.product_id
-    ON CONFLICT (day, product_id) DO UPDATE
-    SET units = sales.units + excluded.units,
-        revenue_cents = sales.revenue_cents + excluded.revenue_cents
     """
+    + _ADD_LINES.format(source="claimed, ")
 )
+_TAKE_BACK_LINES = text(_ADD_LINES.format(source=""))
+
+
+def _lines(day: date, items: list[dict[str, Any]], sign: int) -> dict[str, Any]:
+    """The parameters of ``_ADD_LINES``: the lines' units and revenue, times ``sign``."""
+    return {
+        "day": day,
+        "product_ids": [item["product_id"] for item in items],
+        "units": [sign * item["quantity"] for item in items],
+        "revenue": [sign * item["quantity"] * item["price_cents"] for item in items],
+    }
 
 
 def count_confirmed(session: Session, event: dict[str, Any]) -> bool:
     """Count a confirmed order's lines on its day; False when counted already, or when its
     cancellation came first. The order's lock is held until the transaction ends, as
     ``take_back_cancelled`` holds it."""
-    items = event["items"]
     counted: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         _COUNT_CONFIRMED,
         {
             "lock_class": ORDER_LOCK_CLASS,
             "order_id": event["order_id"],
-            "day": sales_day(event["confirmed_at"]),
-            "product_ids": [item["product_id"] for item in items],
-            "units": [item["quantity"] for item in items],
-            "revenue": [item["quantity"] * item["price_cents"] for item in items],
+            **_lines(sales_day(event["confirmed_at"]), event["items"], sign=1),
         },
     )
     return counted.rowcount > 0
@@ -99,7 +110,7 @@ def take_back_cancelled(session: Session, event: dict[str, Any]) -> bool:
         .returning(SalesApplied.order_id)
     ).first()
     if undone is not None:
-        _add(session, day, event["items"], sign=-1)
+        session.execute(_TAKE_BACK_LINES, _lines(day, event["items"], sign=-1))
         return True
     # The cancellation overtook the confirmation: mark the order so it is never counted.
     session.execute(
@@ -108,24 +119,6 @@ def take_back_cancelled(session: Session, event: dict[str, Any]) -> bool:
         .on_conflict_do_nothing()
     )
     return False
-
-
-def _add(session: Session, day: date, items: list[dict[str, Any]], sign: int) -> None:
-    for item in items:
-        units = sign * item["quantity"]
-        revenue = sign * item["quantity"] * item["price_cents"]
-        statement = pg_insert(SalesDaily).values(
-            day=day, product_id=item["product_id"], units=units, revenue_cents=revenue
-        )
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[SalesDaily.day, SalesDaily.product_id],
-                set_={
-                    "units": SalesDaily.units + statement.excluded.units,
-                    "revenue_cents": SalesDaily.revenue_cents + statement.excluded.revenue_cents,
-                },
-            )
-        )
 
 
 def report(session: Session, date_from: date, date_to: date) -> list[SalesDaily]:
